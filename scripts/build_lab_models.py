@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Build tiny random-weight models of the real architectures for the lab.
+
+The lab has no model hub, so each model the stack serves is rebuilt locally with `transformers`: the real
+architecture class with tiny dimensions (attention heads of 32 dimensions, the least vLLM's CPU attention takes),
+random weights, a byte-level BPE tokenizer trained here with `tokenizers`, and a Qwen-style chat template that
+understands images. Outputs are gibberish; loading, templating, image processing and serving are the real code.
+
+Each model is written to `<out>/<name>-<key>/`, where the key hashes this file's recipe and the library versions, and
+`<out>/<name>` is a symlink to the current build, which is the path the roles are given. Building again with the
+same recipe does nothing.
+
+Usage: build_lab_models.py --out DIR [NAME ...]     (names: see --list)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+SEED = 1234
+TEXT_HIDDEN = 64
+HEAD_DIM = 32
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
+    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+]
+
+# A Qwen-style ChatML template: string content or a list of text / image / video parts, tool-free.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{%- endif -%}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] in ('image', 'image_url') or 'image' in part or 'image_url' in part -%}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif part['type'] in ('video', 'video_url') or 'video' in part -%}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif 'text' in part -%}{{ part['text'] }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "<|im_end|>\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+
+CORPUS_WORDS = (
+    "the quick brown fox jumps over the lazy dog while a model reads text from an image and writes it out "
+    "speech becomes words with start and end times embeddings place similar inputs near each other "
+    "table formula recognition invoice total amount date name address hello world assistant user system "
+    "one two three four five six seven eight nine ten zero numbers 0123456789 . , ; : ! ? ( ) [ ] { } - _ / "
+).split()
+
+
+def _corpus() -> list[str]:
+    """A deterministic training corpus: every word plus pseudo-random sentences of them."""
+    lines, n = [], len(CORPUS_WORDS)
+    for i in range(2000):
+        lines.append(" ".join(CORPUS_WORDS[(i * 7 + j * 13) % n] for j in range(3 + i % 12)))
+    return CORPUS_WORDS + lines
+
+
+def build_tokenizer(vocab_size: int = 1024):
+    """Train a byte-level BPE tokenizer locally and wrap it for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None,
+        additional_special_tokens=SPECIAL_TOKENS[1:], model_max_length=32768,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _token_ids(tokenizer) -> dict[str, int]:
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    return {
+        "image_token_id": ids["<|image_pad|>"], "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
+    }
+
+
+def _qwen3_vl_config(tokenizer):
+    from transformers import Qwen3VLConfig
+
+    text = {
+        "vocab_size": len(tokenizer), "hidden_size": TEXT_HIDDEN, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": HEAD_DIM, "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [8, 4, 4],
+                            "mrope_interleaved": True},
+        "tie_word_embeddings": True,
+    }
+    vision = {
+        "depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "patch_size": 16,
+        "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": TEXT_HIDDEN,
+        "num_position_embeddings": 2304, "deepstack_visual_indexes": [0, 1],
+    }
+    return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True,
+                         **_token_ids(tokenizer))
+
+
+def _qwen3_vl_processor(tokenizer):
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    size = {"shortest_edge": 32 * 32, "longest_edge": 512 * 512}
+    image = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, size=size,
+                                  image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+    video = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
+                                  size={"shortest_edge": 32 * 32, "longest_edge": 4 * 512 * 512})
+    return Qwen3VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
+                            chat_template=CHAT_TEMPLATE)
+
+
+def build_qwen3_vl_chat(dest: Path) -> dict:
+    """Qwen3-VL (Qwen/Qwen3-VL-4B-Instruct's architecture): chat with images."""
+    import torch
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(SEED)
+    model = Qwen3VLForConditionalGeneration(_qwen3_vl_config(tokenizer)).to(torch.bfloat16)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tokenizer.pad_token_id, do_sample=True, temperature=0.7, top_p=0.8, top_k=20,
+    )
+    model.save_pretrained(dest)
+    _qwen3_vl_processor(tokenizer).save_pretrained(dest)
+    return {"architecture": "Qwen3VLForConditionalGeneration", "stands_for": "Qwen/Qwen3-VL-4B-Instruct"}
+
+
+BUILDERS: dict[str, Callable[[Path], dict]] = {
+    "qwen3-vl-chat": build_qwen3_vl_chat,
+}
+
+
+def recipe_key(name: str) -> str:
+    """Content key: this recipe's source and the versions of the libraries that write the files."""
+    import tokenizers
+    import torch
+    import transformers
+
+    h = hashlib.sha256()
+    h.update(inspect.getsource(sys.modules[__name__]).encode())
+    h.update(f"{name}|{transformers.__version__}|{tokenizers.__version__}|{torch.__version__}".encode())
+    return h.hexdigest()[:12]
+
+
+def build(name: str, out: Path) -> Path:
+    key = recipe_key(name)
+    final = out / f"{name}-{key}"
+    link = out / name
+    if not (final / "lab-model.json").is_file():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))
+        try:
+            info = BUILDERS[name](tmp)
+            info.update({"name": name, "key": key})
+            (tmp / "lab-model.json").write_text(json.dumps(info, indent=2) + "\n")
+            for path in tmp.rglob("*"):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            tmp.chmod(0o755)
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"built {name}: {final}")
+    else:
+        print(f"up to date {name}: {final}")
+    if not link.is_symlink() or os.readlink(link) != final.name:
+        tmp_link = out / f".{name}.link"
+        tmp_link.unlink(missing_ok=True)
+        tmp_link.symlink_to(final.name)
+        tmp_link.rename(link)
+    return link
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, help="models directory (the lab mounts it on every host)")
+    parser.add_argument("--list", action="store_true", help="list the models this script builds")
+    parser.add_argument("names", nargs="*", help="models to build (default: all)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, fn in BUILDERS.items():
+            print(f"{name}: {(fn.__doc__ or '').strip()}")
+        return 0
+    if args.out is None:
+        parser.error("--out is required")
+    unknown = sorted(set(args.names) - set(BUILDERS))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(BUILDERS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.out.chmod(0o755)
+    for name in args.names or list(BUILDERS):
+        build(name, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
