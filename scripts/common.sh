@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Shared by scripts/deploy and scripts/test: control-node set-up and lab paths.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_CACHE=${LAB_CACHE:-/var/cache/litellm-local-lab}
+LAB_INVENTORY="$ROOT/inventory/lab.yml"
+LAB_SECRETS="$ROOT/.lab/secrets.yml"
+VENV="$ROOT/.venv"
+MODELS_VENV="$ROOT/.venv-labmodels"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+export PATH="$VENV/bin:$PATH"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install what the control node needs: Debian packages for the lab, the pinned Python toolchain.
+setup_control_node() {
+  [[ $(id -u) -eq 0 ]] || die "run as root: the lab boots systemd-nspawn containers (sudo $0)"
+  local missing=()
+  for pkg in systemd-container debootstrap nftables iproute2 openssh-client python3-venv; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  fi
+  local stamp="$VENV/.requirements.sha256" want
+  want=$(sha256sum "$ROOT/requirements/control.txt" | cut -d' ' -f1)
+  if [[ ! -x $VENV/bin/ansible-playbook || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+    log "installing the control-node toolchain into .venv"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q -r "$ROOT/requirements/control.txt"
+    echo "$want" >"$stamp"
+  fi
+}
+
+# Lab-only artefacts built on the control node: CPU wheels PyPI lacks, and tiny models of the real architectures.
+build_lab_artefacts() {
+  log "building lab wheels into $LAB_CACHE/wheels"
+  python3 "$ROOT/scripts/build_lab_wheels.py" --out "$LAB_CACHE/wheels"
+  local stamp="$MODELS_VENV/.requirements.sha256" want
+  want=$(cat "$ROOT/requirements/lab-models.txt" | sha256sum | cut -d' ' -f1)
+  if [[ ! -x $MODELS_VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+    log "installing the lab model builder into .venv-labmodels"
+    python3 -m venv "$MODELS_VENV"
+    local extra=()
+    [[ -n ${LAB_TORCH_INDEX_URL:-} ]] && extra+=(--extra-index-url "$LAB_TORCH_INDEX_URL")
+    "$MODELS_VENV/bin/pip" install -q --find-links "$LAB_CACHE/wheels" "${extra[@]}" \
+      -r "$ROOT/requirements/lab-models.txt"
+    echo "$want" >"$stamp"
+  fi
+  log "building lab models into $LAB_CACHE/models"
+  HF_HUB_OFFLINE=1 "$MODELS_VENV/bin/python" "$ROOT/scripts/build_lab_models.py" --out "$LAB_CACHE/models"
+}
+
+# The gateway's master key for the lab: generated once, kept out of git and readable by root only.
+ensure_lab_secrets() {
+  if [[ ! -s $LAB_SECRETS ]]; then
+    mkdir -p "$(dirname "$LAB_SECRETS")"
+    (umask 077 && printf 'litellm_master_key: sk-lab-%s\n' "$(python3 -c 'import secrets; print(secrets.token_hex(24))')" >"$LAB_SECRETS")
+  fi
+}
+
+# Print the OPENAI_* lines for the lab gateway (the first host of the gateway group).
+lab_gateway_env() {
+  "$VENV/bin/python" - "$LAB_SECRETS" <<'PY'
+import json, subprocess, sys, yaml
+key = yaml.safe_load(open(sys.argv[1]))["litellm_master_key"]
+inv = json.loads(subprocess.run(["ansible-inventory", "-i", "inventory/lab.yml", "--list"],
+                                check=True, capture_output=True, text=True).stdout)
+host = inv["gateway"]["hosts"][0]
+addr = inv["_meta"]["hostvars"][host].get("ansible_host", host)
+print(f"OPENAI_BASE_URL=http://{addr}:8200/v1")
+print(f"OPENAI_API_KEY={key}")
+PY
+}

@@ -1,0 +1,108 @@
+"""The gateway through the official openai client: chat, streaming, an image, errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import openai
+import pytest
+
+from tests.conftest import require_lab
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def client() -> openai.OpenAI:
+    require_lab()
+    if not os.environ.get("OPENAI_BASE_URL"):
+        import subprocess
+
+        from tests.conftest import ROOT
+
+        env = subprocess.run(
+            ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for line in env.splitlines():
+            key, _, value = line.partition("=")
+            os.environ[key] = value
+    return openai.OpenAI(timeout=120, max_retries=0)
+
+
+def png_data_url(width: int = 96, height: int = 64) -> str:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).text((4, 20), "litellm", fill="black")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_models_lists_the_aliases(client: openai.OpenAI) -> None:
+    assert "completions" in {m.id for m in client.models.list()}
+
+
+def test_chat_completion(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="completions", messages=[{"role": "user", "content": "Say hello."}], max_tokens=8
+    )
+    assert reply.choices[0].message.role == "assistant"
+    assert isinstance(reply.choices[0].message.content, str)
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_chat_streaming(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="completions", messages=[{"role": "user", "content": "Count to five."}], max_tokens=8, stream=True
+    )
+    chunks = list(stream)
+    assert len(chunks) >= 2
+    assert any(c.choices and c.choices[0].delta.content for c in chunks)
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks)
+
+
+def test_chat_with_an_image(client: openai.OpenAI) -> None:
+    text_only = client.chat.completions.create(
+        model="completions", messages=[{"role": "user", "content": "Describe."}], max_tokens=4
+    )
+    reply = client.chat.completions.create(
+        model="completions",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": png_data_url()}},
+                    {"type": "text", "text": "Describe."},
+                ],
+            }
+        ],
+        max_tokens=4,
+    )
+    # The image's tokens reached the model: the prompt is longer than the same text alone.
+    assert reply.usage.prompt_tokens > text_only.usage.prompt_tokens + 4
+
+
+def test_unknown_model_is_a_client_error(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    assert 400 <= err.value.status_code < 500
+
+
+def test_no_key_is_401(client: openai.OpenAI) -> None:
+    anonymous = openai.OpenAI(
+        base_url=str(client.base_url),
+        api_key="unused",
+        max_retries=0,
+        timeout=30,
+        default_headers={"Authorization": ""},
+    )
+    with pytest.raises(openai.AuthenticationError):
+        anonymous.models.list()

@@ -1,0 +1,58 @@
+"""Shared fixtures: the lab inventory, testinfra hosts by group, the gateway's address and key."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB_INVENTORY = ROOT / "inventory" / "lab.yml"
+
+
+@functools.cache
+def lab_inventory() -> dict:
+    """`ansible-inventory --list` of the lab, or {} when no lab is deployed."""
+    if not LAB_INVENTORY.is_file():
+        return {}
+    out = subprocess.run(
+        ["ansible-inventory", "-i", str(LAB_INVENTORY), "--list"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def group_hosts(group: str) -> list[str]:
+    return list(lab_inventory().get(group, {}).get("hosts", []))
+
+
+def hostvars(host: str) -> dict:
+    return lab_inventory()["_meta"]["hostvars"][host]
+
+
+def require_lab() -> None:
+    """Skip lab tests when no lab exists, unless the run demands one (scripts/test sets LITELLM_LOCAL_REQUIRE_LAB)."""
+    if lab_inventory():
+        return
+    if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
+        pytest.fail("inventory/lab.yml is missing: scripts/deploy did not create the lab")
+    pytest.skip("no lab deployed (run scripts/deploy)")
+
+
+@pytest.fixture(scope="session")
+def lab() -> dict:
+    require_lab()
+    return lab_inventory()
+
+
+def testinfra_host(name: str):
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(LAB_INVENTORY))
