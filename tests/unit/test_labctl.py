@@ -1,0 +1,297 @@
+"""Unit tests for the pure functions of lab/labctl.py; no root, network or containers needed."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+LABCTL_PATH = Path(__file__).resolve().parents[2] / "lab" / "labctl.py"
+
+
+def _load_labctl() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("labctl", LABCTL_PATH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["labctl"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+labctl = _load_labctl()
+
+FAKE_MIRROR = "http://mirror.example/debian"
+
+ONE_LINE_SOURCES = f"""\
+# a comment
+deb {FAKE_MIRROR} bookworm main contrib
+deb-src {FAKE_MIRROR} bookworm main
+deb [arch=amd64 signed-by=/usr/share/keyrings/fake.gpg] https://vendor.example/apt bookworm stable
+deb http://mirror.example/debian-security bookworm-security main  # trailing comment
+"""
+
+DEB822_SOURCES = f"""\
+Types: deb
+# http://snapshot.example/archive/debian/20250101T000000Z
+URIs: {FAKE_MIRROR}/
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+
+Types: deb
+URIs: http://disabled.example/debian
+Suites: bookworm
+Components: main
+Enabled: no
+"""
+
+PIP_CONFIG_LIST = """\
+:env:.cert='/srv/fake-ca/bundle.crt'
+:env:.default-timeout='180'
+:env:.find-links='/srv/fake-wheels'
+global.cert='/srv/fake-ca/bundle.crt'
+global.constraint='/srv/fake-constraints.txt'
+global.extra-index-url='file:///srv/fake-index/simple file:///srv/fake-more/simple/ https://index.example/simple'
+global.find-links='/srv/fake-wheels file:///srv/fake-links https://links.example/wheels'
+"""
+
+
+def test_one_line_sources_are_parsed_with_options_and_comments() -> None:
+    sources = labctl.parse_one_line_sources(ONE_LINE_SOURCES)
+    assert [s.types for s in sources] == [("deb",), ("deb-src",), ("deb",), ("deb",)]
+    assert sources[0].uris == (FAKE_MIRROR,)
+    assert sources[0].components == ("main", "contrib")
+    assert sources[2].signed_by == "/usr/share/keyrings/fake.gpg"
+    assert sources[2].suites == ("bookworm",)
+    assert sources[3].components == ("main",)
+
+
+def test_deb822_sources_skip_comments_and_disabled_stanzas() -> None:
+    sources = labctl.parse_deb822_sources(DEB822_SOURCES)
+    assert len(sources) == 2
+    assert sources[0].uris == (f"{FAKE_MIRROR}/",)
+    assert sources[0].suites == ("bookworm", "bookworm-updates")
+    assert sources[0].signed_by == "/usr/share/keyrings/debian-archive-keyring.gpg"
+    assert sources[1].suites == ("bookworm-security",)
+
+
+def test_deb822_inline_key_is_not_taken_for_a_file() -> None:
+    text = "Types: deb\nURIs: http://x.example/\nSuites: s\nComponents: main\nSigned-By:\n -----BEGIN PGP\n .\n"
+    assert labctl.parse_deb822_sources(text)[0].signed_by is None
+
+
+def test_mirror_candidates_serve_the_suite_with_main() -> None:
+    sources = labctl.parse_one_line_sources(ONE_LINE_SOURCES) + labctl.parse_deb822_sources(DEB822_SOURCES)
+    # the vendor repository serves "bookworm" but not "main"; security serves another suite; duplicates collapse.
+    assert labctl.debian_mirror_candidates(sources, "bookworm") == [FAKE_MIRROR]
+
+
+def test_mirror_candidates_empty_without_the_suite() -> None:
+    sources = labctl.parse_deb822_sources(DEB822_SOURCES)
+    assert labctl.debian_mirror_candidates(sources, "trixie") == []
+
+
+def test_release_origin() -> None:
+    assert labctl.parse_release_origin("Origin: Debian\nLabel: Debian\nSuite: stable\n") == "Debian"
+    assert labctl.parse_release_origin("Label: x\n") is None
+
+
+def test_pip_config_list_is_parsed() -> None:
+    pip = labctl.parse_pip_config_list(PIP_CONFIG_LIST)
+    assert pip.cert == "/srv/fake-ca/bundle.crt"
+    assert pip.find_links == ("/srv/fake-wheels", "file:///srv/fake-links", "https://links.example/wheels")
+    assert pip.local_find_links == ["/srv/fake-wheels", "/srv/fake-links"]
+    assert pip.local_extra_index_urls == ["file:///srv/fake-index/simple", "file:///srv/fake-more/simple/"]
+
+
+def test_pip_config_list_empty() -> None:
+    pip = labctl.parse_pip_config_list("")
+    assert pip == labctl.PipSources()
+    assert labctl.wheel_mount_dirs(pip) == []
+
+
+def test_wheel_mount_dirs_mount_the_parent_of_simple_indexes() -> None:
+    pip = labctl.parse_pip_config_list(PIP_CONFIG_LIST)
+    assert labctl.wheel_mount_dirs(pip) == ["/srv/fake-wheels", "/srv/fake-links", "/srv/fake-index", "/srv/fake-more"]
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/srv/fake-wheels/", "/srv/fake-wheels"),
+        ("file:///srv/fake%20wheels", "/srv/fake wheels"),
+        ("https://index.example/simple", None),
+        ("relative/dir", None),
+    ],
+)
+def test_local_path_of(location: str, expected: str | None) -> None:
+    assert labctl.local_path_of(location) == expected
+
+
+def test_nameservers_skip_loopback() -> None:
+    text = "# x\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nnameserver 2001:db8::53\nsearch x\n"
+    assert labctl.parse_nameservers(text) == ["192.0.2.53", "2001:db8::53"]
+
+
+def test_hosts_have_fixed_names_and_addresses() -> None:
+    hosts = labctl.lab_hosts(3)
+    assert [(h.name, h.address) for h in hosts] == [
+        ("lab-a", "10.77.0.11"),
+        ("lab-b", "10.77.0.12"),
+        ("lab-c", "10.77.0.13"),
+    ]
+    assert labctl.Host.from_name("lab-b") == hosts[1]
+
+
+@pytest.mark.parametrize("count", [0, 27])
+def test_host_count_is_bounded(count: int) -> None:
+    with pytest.raises(labctl.LabError, match="between 1 and"):
+        labctl.lab_hosts(count)
+
+
+def test_bad_host_name_is_refused() -> None:
+    with pytest.raises(labctl.LabError, match="not a lab host name"):
+        labctl.Host.from_name("web-1")
+
+
+def test_groups_for_two_and_five_hosts() -> None:
+    assert labctl.group_members(labctl.lab_hosts(2)) == {
+        "blackwell": ["lab-a"],
+        "embedding": ["lab-b"],
+        "gateway": ["lab-a"],
+    }
+    assert labctl.group_members(labctl.lab_hosts(5)) == {
+        "blackwell": ["lab-a", "lab-c", "lab-e"],
+        "embedding": ["lab-b", "lab-d"],
+        "gateway": ["lab-a"],
+    }
+
+
+def test_network_file_is_static() -> None:
+    text = labctl.render_network_file(labctl.Host.from_name("lab-b"), ["192.0.2.53"])
+    assert "Name=host0" in text
+    assert "Address=10.77.0.12/24" in text
+    assert "Gateway=10.77.0.1" in text
+    assert "DNS=192.0.2.53" in text
+    assert labctl.NETWORK_FILE.rsplit("/", 1)[1] < "80-container-host0.network"
+
+
+def test_etc_hosts_lists_every_host() -> None:
+    text = labctl.render_etc_hosts(labctl.lab_hosts(2))
+    assert "10.77.0.11\tlab-a\n" in text
+    assert "10.77.0.12\tlab-b\n" in text
+    assert "127.0.0.1\tlocalhost\n" in text
+
+
+def _fake_pip() -> Any:
+    return labctl.parse_pip_config_list(PIP_CONFIG_LIST)
+
+
+def test_inventory_text_has_header_and_hosts() -> None:
+    text = labctl.render_inventory(labctl.lab_hosts(2), _fake_pip(), Path("/srv/fake-key"))
+    assert text.startswith("# generated by lab/labctl.py; do not edit")
+    assert "ansible_host: 10.77.0.11" in text
+
+
+def test_inventory_structure() -> None:
+    yaml = pytest.importorskip("yaml")
+    text = labctl.render_inventory(labctl.lab_hosts(3), _fake_pip(), Path("/srv/fake-key"))
+    inventory = yaml.safe_load(text)["all"]
+    assert inventory["hosts"] == {
+        "lab-a": {"ansible_host": "10.77.0.11"},
+        "lab-b": {"ansible_host": "10.77.0.12"},
+        "lab-c": {"ansible_host": "10.77.0.13"},
+    }
+    assert set(inventory["children"]["blackwell"]["hosts"]) == {"lab-a", "lab-c"}
+    assert set(inventory["children"]["embedding"]["hosts"]) == {"lab-b"}
+    assert set(inventory["children"]["gateway"]["hosts"]) == {"lab-a"}
+    variables = inventory["vars"]
+    assert variables["ansible_user"] == "root"
+    assert variables["ansible_ssh_private_key_file"] == "/srv/fake-key"
+    assert variables["ansible_ssh_common_args"] == "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    assert variables["ansible_python_interpreter"] == "/usr/bin/python3"
+    assert variables["litellm_local_profile"] == "lab"
+    assert variables["litellm_local_lab_find_links"] == ["/srv/fake-wheels", "/srv/fake-links"]
+    assert variables["litellm_local_lab_extra_index_urls"] == [
+        "file:///srv/fake-index/simple",
+        "file:///srv/fake-more/simple/",
+    ]
+    assert variables["litellm_local_uv_cache_dir"] == "/var/cache/litellm-local-lab-uv"
+    assert variables["litellm_local_pip_cache_dir"] == "/var/cache/litellm-local-lab-pip"
+    assert variables["litellm_local_lab_models_dir"] == "/srv/lab-models"
+    assert variables["litellm_local_lab_wheels_dir"] == "/srv/lab-wheels"
+
+
+def test_inventory_with_no_sources_and_one_host() -> None:
+    yaml = pytest.importorskip("yaml")
+    text = labctl.render_inventory(labctl.lab_hosts(1), labctl.PipSources(), Path("/srv/fake-key"))
+    inventory = yaml.safe_load(text)["all"]
+    assert inventory["vars"]["litellm_local_lab_find_links"] == []
+    assert inventory["children"]["embedding"] == {}
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "null", "1.5", "12", "1e3", "0x1f", "a: b", "#x", "-o x", ""])
+def test_yaml_scalars_that_need_quotes_are_quoted(value: str) -> None:
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load(f"k: {labctl._yaml_scalar(value)}") == {"k": value}
+
+
+def test_base_cache_key_depends_on_suite_and_packages() -> None:
+    key = labctl.base_cache_key("bookworm", ["b", "a"])
+    assert key == labctl.base_cache_key("bookworm", ["a", "b"])
+    assert key.startswith("bookworm-")
+    assert key != labctl.base_cache_key("bookworm", ["a", "b", "c"])
+    assert key != labctl.base_cache_key("trixie", ["a", "b"])
+
+
+def test_nspawn_command_flags() -> None:
+    host = labctl.Host.from_name("lab-a")
+    mounts = [
+        labctl.SharedMount(Path("/srv/fake-cache/uv"), "/var/cache/x-uv", read_only=False),
+        labctl.SharedMount(Path("/srv/fake-wheels"), "/srv/fake-wheels", read_only=True),
+    ]
+    cmd = labctl.nspawn_command(host, Path("/srv/fake-machines/lab-a"), mounts, "copy-host")
+    assert cmd[:4] == ["systemd-nspawn", "--boot", "--register=no", "--keep-unit"]
+    assert "--network-bridge=llbr0" in cmd
+    assert "--resolv-conf=copy-host" in cmd
+    assert "--bind=/srv/fake-cache/uv:/var/cache/x-uv" in cmd
+    assert "--bind-ro=/srv/fake-wheels" in cmd
+    assert labctl.is_nspawn_of(cmd, "lab-a")
+    assert not labctl.is_nspawn_of(cmd, "lab-b")
+    assert not labctl.is_nspawn_of(["sshd", "-M", "lab-a"], "lab-a")
+
+
+def test_mounts_under_decodes_escapes_and_sorts_deepest_first() -> None:
+    mountinfo = (
+        "22 1 8:1 / / rw - ext4 /dev/x rw\n"
+        "40 22 0:5 / /srv/fake-lab/m/proc rw - proc proc rw\n"
+        "41 22 0:6 / /srv/fake-lab/m/a\\040b/sys rw - sysfs sysfs rw\n"
+        "42 22 0:7 / /srv/fake-lab/mm rw - tmpfs t rw\n"
+    )
+    assert labctl.mounts_under(Path("/srv/fake-lab/m"), mountinfo) == [
+        "/srv/fake-lab/m/a b/sys",
+        "/srv/fake-lab/m/proc",
+    ]
+
+
+def test_nft_ruleset_only_touches_the_lab_tables() -> None:
+    rules = labctl.nft_ruleset()
+    tables = {line.split("{")[0].strip() for line in rules.splitlines() if line.startswith(("table", "add", "delete"))}
+    assert tables == {
+        "add table inet litellm_local_lab",
+        "delete table inet litellm_local_lab",
+        "add table ip litellm_local_lab_nat",
+        "delete table ip litellm_local_lab_nat",
+        "table inet litellm_local_lab",
+        "table ip litellm_local_lab_nat",
+    }
+    assert "ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 masquerade" in rules
