@@ -1154,6 +1154,11 @@ def bring_up(hosts: list[Host], ctx: LabContext, timeout: float) -> None:
         try:
             state = wait_for_host(host, timeout)
             say(f"{host.name}: {state}")
+            if host in started and not any(guest_path(machine_dir(host), "/var/lib/apt/lists").glob("*_Packages")):
+                # Like any installed Debian host, a lab host has apt package lists (the base image drops them).
+                proc = ssh_run(host, "apt-get update -q", timeout=600)
+                if proc.returncode != 0:
+                    raise LabError(f"{host.name}: apt-get update failed: {proc.stderr.strip()[-800:]}")
         except LabError as exc:
             if host in started:
                 destroy_host(host)
