@@ -52,7 +52,7 @@ def lab() -> dict:
     return lab_inventory()
 
 
-def testinfra_host(name: str):
+def lab_host(name: str):
     import testinfra
 
     return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(LAB_INVENTORY))

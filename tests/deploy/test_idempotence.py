@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 def converge(*extra: str) -> tuple[str, dict[str, dict[str, int]]]:
     cmd = ["ansible-playbook", "-i", str(LAB_INVENTORY), "-e", f"@{ROOT / '.lab' / 'secrets.yml'}", "site.yml", *extra]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_CALLBACKS_ENABLED": ""}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1800)
     recap = {
         m["host"]: {k: int(m[k]) for k in ("changed", "unreachable", "failed")} for m in RECAP.finditer(proc.stdout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import group_hosts, hostvars, lab_inventory, require_lab, testinfra_host
+from tests.conftest import group_hosts, hostvars, lab_host, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +31,7 @@ def _lab() -> None:
 
 @pytest.mark.parametrize(("host_name", "svc"), vllm_units(), ids=lambda v: v if isinstance(v, str) else v["name"])
 def test_vllm_unit_is_running_enabled_and_listening(host_name: str, svc: dict) -> None:
-    host = testinfra_host(host_name)
+    host = lab_host(host_name)
     unit = host.service(f"vllm-{svc['name']}")
     assert unit.is_running, explain(host, f"vllm-{svc['name']}")
     assert unit.is_enabled
@@ -42,27 +42,30 @@ def test_vllm_unit_is_running_enabled_and_listening(host_name: str, svc: dict) -
 
 @pytest.mark.parametrize(("host_name", "svc"), vllm_units(), ids=lambda v: v if isinstance(v, str) else v["name"])
 def test_vllm_unit_is_hardened(host_name: str, svc: dict) -> None:
-    props = testinfra_host(host_name).service(f"vllm-{svc['name']}").systemd_properties
+    host = lab_host(host_name)
+    props = host.service(f"vllm-{svc['name']}").systemd_properties
     assert props["User"] == "vllm"
     assert props["NoNewPrivileges"] == "yes"
     assert props["ProtectSystem"] == "strict"
     assert props["ProtectHome"] == "yes"
     assert props["PrivateTmp"] == "yes"
     assert props["Restart"] == "on-failure"
-    assert int(props["TimeoutStartUSec"].rstrip("min").split("min")[0] or 0) >= 0
-    assert props["CapabilityBoundingSet"] in ("", "0")
+    assert props["TimeoutStartUSec"] == "30min", "model loading needs a long start timeout"
+    assert props["PrivateDevices"] == "yes"  # the lab has no GPU; production uses DeviceAllow= instead
+    caps = host.check_output(f"systemctl show -p CapabilityBoundingSet --value vllm-{svc['name']}")
+    assert caps.strip() == "", f"the unit keeps capabilities: {caps}"
 
 
 @pytest.mark.parametrize("host_name", group_hosts("blackwell") or ["(no lab)"])
 def test_vllm_user_has_no_login_shell(host_name: str) -> None:
-    user = testinfra_host(host_name).user("vllm")
+    user = lab_host(host_name).user("vllm")
     assert user.exists
     assert user.shell == "/usr/sbin/nologin"
 
 
 @pytest.mark.parametrize(("host_name", "svc"), vllm_units(), ids=lambda v: v if isinstance(v, str) else v["name"])
 def test_vllm_logs_reach_the_journal(host_name: str, svc: dict) -> None:
-    host = testinfra_host(host_name)
+    host = lab_host(host_name)
     out = host.check_output(f"journalctl -u vllm-{svc['name']} -b --no-pager -n 200 -o cat")
     assert "Application startup complete" in out or "Starting vLLM" in out, out[-2000:]
     assert host.run(f"journalctl -t vllm-{svc['name']} -b -n 1 --no-pager").stdout.strip()
@@ -70,7 +73,7 @@ def test_vllm_logs_reach_the_journal(host_name: str, svc: dict) -> None:
 
 @pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
 def test_gateway_unit(host_name: str) -> None:
-    host = testinfra_host(host_name)
+    host = lab_host(host_name)
     unit = host.service("litellm")
     assert unit.is_running, explain(host, "litellm")
     assert unit.is_enabled
@@ -85,7 +88,7 @@ def test_gateway_unit(host_name: str) -> None:
 
 @pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
 def test_gateway_secret_is_not_world_readable(host_name: str) -> None:
-    env = testinfra_host(host_name).file("/etc/litellm-local/litellm.env")
+    env = lab_host(host_name).file("/etc/litellm-local/litellm.env")
     assert env.user == "root"
     assert env.group == "litellm"
     assert env.mode == 0o640
@@ -96,7 +99,7 @@ def test_gateway_config_lists_every_replica(host_name: str) -> None:
     """Every host that serves an alias is one deployment of it in the generated config."""
     import yaml
 
-    config = yaml.safe_load(testinfra_host(host_name).file("/etc/litellm-local/litellm.yaml").content_string)
+    config = yaml.safe_load(lab_host(host_name).file("/etc/litellm-local/litellm.yaml").content_string)
     deployments = {(m["model_name"], m["litellm_params"]["api_base"]) for m in config["model_list"]}
     expected = {
         (svc.get("alias", svc["name"]), f"http://{hostvars(h)['ansible_host']}:{svc['port']}/v1")
