@@ -251,13 +251,13 @@ def _qwen3_vl_processor(tokenizer):
     )
 
 
-def build_qwen3_vl_chat(dest: Path) -> dict:
-    """Qwen3-VL (Qwen/Qwen3-VL-4B-Instruct's architecture): chat with images."""
+def _build_qwen3_vl(dest: Path, seed: int) -> None:
+    """A tiny Qwen3VLForConditionalGeneration with its processor, weights under `model.` as the hub's."""
     import torch
     from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
 
     tokenizer = build_tokenizer()
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(_qwen3_vl_config(tokenizer)).to(torch.bfloat16)
     model.generation_config = GenerationConfig(
         eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
@@ -269,11 +269,27 @@ def build_qwen3_vl_chat(dest: Path) -> dict:
     )
     model.save_pretrained(dest)
     _qwen3_vl_processor(tokenizer).save_pretrained(dest)
+
+
+def build_qwen3_vl_chat(dest: Path) -> dict:
+    """Qwen3-VL (Qwen/Qwen3-VL-4B-Instruct's architecture): chat with images."""
+    _build_qwen3_vl(dest, SEED)
     return {"architecture": "Qwen3VLForConditionalGeneration", "stands_for": "Qwen/Qwen3-VL-4B-Instruct"}
+
+
+def build_qwen3_vl_embedding(dest: Path) -> dict:
+    """Qwen3-VL-Embedding (Qwen/Qwen3-VL-Embedding-2B's layout): a Qwen3-VL checkpoint served for pooling."""
+    _build_qwen3_vl(dest, SEED + 1)
+    return {
+        "architecture": "Qwen3VLForConditionalGeneration",
+        "stands_for": "Qwen/Qwen3-VL-Embedding-2B",
+        "embedding_dimensions": TEXT_HIDDEN,
+    }
 
 
 BUILDERS: dict[str, Callable[[Path], dict]] = {
     "qwen3-vl-chat": build_qwen3_vl_chat,
+    "qwen3-vl-embedding": build_qwen3_vl_embedding,
 }
 
 
