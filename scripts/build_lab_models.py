@@ -157,7 +157,12 @@ def _corpus() -> list[str]:
     return CORPUS_WORDS + lines
 
 
-def build_tokenizer(vocab_size: int = 1024):
+def build_tokenizer(
+    vocab_size: int = 1024,
+    special_tokens: list[str] = SPECIAL_TOKENS,
+    eos: str = "<|im_end|>",
+    template: str = CHAT_TEMPLATE,
+):
     """Train a byte-level BPE tokenizer locally and wrap it for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -167,19 +172,19 @@ def build_tokenizer(vocab_size: int = 1024):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        eos_token="<|im_end|>",
+        eos_token=eos,
         pad_token="<|endoftext|>",
         unk_token=None,
-        additional_special_tokens=SPECIAL_TOKENS[1:],
+        additional_special_tokens=[t for t in special_tokens if t != "<|endoftext|>"],
         model_max_length=32768,
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = template
     return fast
 
 
@@ -287,9 +292,113 @@ def build_qwen3_vl_embedding(dest: Path) -> dict:
     }
 
 
+GLM_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "[MASK]",
+    "[gMASK]",
+    "[sMASK]",
+    "<sop>",
+    "<eop>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|observation|>",
+    "<|begin_of_image|>",
+    "<|end_of_image|>",
+    "<|begin_of_video|>",
+    "<|end_of_video|>",
+    "<|image|>",
+    "<|video|>",
+]
+
+# GLM-style chat template (as GLM-4.1V/GLM-OCR): image placeholders first, then the task text.
+GLM_CHAT_TEMPLATE = (
+    "[gMASK]<sop>"
+    "{%- for message in messages -%}"
+    "<|{{ message['role'] }}|>\n"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] in ('image', 'image_url') or 'image' in part or 'image_url' in part -%}"
+    "<|begin_of_image|><|image|><|end_of_image|>"
+    "{%- elif part['type'] in ('video', 'video_url') -%}"
+    "<|begin_of_video|><|video|><|end_of_video|>"
+    "{%- elif 'text' in part -%}{{ part['text'] }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|assistant|>\n{%- endif -%}"
+)
+
+
+def build_glm_ocr(dest: Path) -> dict:
+    """GLM-OCR (zai-org/GLM-OCR's architecture GlmOcrForConditionalGeneration): OCR of images."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Glm4vImageProcessor,
+        Glm4vVideoProcessor,
+        Glm46VProcessor,
+        GlmOcrConfig,
+        GlmOcrForConditionalGeneration,
+    )
+
+    tokenizer = build_tokenizer(special_tokens=GLM_SPECIAL_TOKENS, eos="<|endoftext|>", template=GLM_CHAT_TEMPLATE)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in GLM_SPECIAL_TOKENS}
+    config = GlmOcrConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": TEXT_HIDDEN,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [2, 3, 3],
+                "partial_rotary_factor": 0.5,
+            },
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_heads": 2,
+            "patch_size": 14,
+            "image_size": 336,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": TEXT_HIDDEN,
+        },
+        image_token_id=ids["<|image|>"],
+        video_token_id=ids["<|video|>"],
+        image_start_token_id=ids["<|begin_of_image|>"],
+        image_end_token_id=ids["<|end_of_image|>"],
+        video_start_token_id=ids["<|begin_of_video|>"],
+        video_end_token_id=ids["<|end_of_video|>"],
+    )
+    torch.manual_seed(SEED + 2)
+    model = GlmOcrForConditionalGeneration(config).to(torch.bfloat16)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]],
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
+    model.save_pretrained(dest)
+    size = {"shortest_edge": 28 * 28, "longest_edge": 448 * 448}
+    Glm46VProcessor(
+        image_processor=Glm4vImageProcessor(patch_size=14, merge_size=2, temporal_patch_size=2, size=size),
+        video_processor=Glm4vVideoProcessor(patch_size=14, merge_size=2, temporal_patch_size=2),
+        tokenizer=tokenizer,
+        chat_template=GLM_CHAT_TEMPLATE,
+    ).save_pretrained(dest)
+    return {"architecture": "GlmOcrForConditionalGeneration", "stands_for": "zai-org/GLM-OCR"}
+
+
 BUILDERS: dict[str, Callable[[Path], dict]] = {
     "qwen3-vl-chat": build_qwen3_vl_chat,
     "qwen3-vl-embedding": build_qwen3_vl_embedding,
+    "glm-ocr": build_glm_ocr,
 }
 
 
