@@ -1,0 +1,321 @@
+"""The FastAPI app: create_app(settings) loads the engine in the lifespan and serves /v1/embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import numpy as np
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from PIL import Image
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import __version__
+from .batching import Batcher
+from .engine import EmbedInput, Engine, Prepared
+from .errors import APIError, InputError, ModelNotFound, error_response, install_error_handlers
+from .images import decode_image, load_image_bytes
+from .method import conversation, matryoshka
+from .metrics import Metrics
+from .schemas import (
+    ChatMessage,
+    EmbeddingData,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    MultimodalItem,
+    TextPart,
+    Usage,
+)
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[Settings], Engine]
+_ERRORS = {
+    400: {"model": ErrorResponse, "description": "Invalid input or a limit exceeded"},
+    404: {"model": ErrorResponse, "description": "Unknown model"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+    503: {"model": ErrorResponse, "description": "Overloaded (see Retry-After) or not ready"},
+}
+
+
+def _default_engine(settings: Settings) -> Engine:
+    from .engine import QwenVLEmbeddingEngine
+
+    return QwenVLEmbeddingEngine(settings)
+
+
+class _Pending:
+    """An input on its way to the engine: what to embed, and the image sources still to load."""
+
+    def __init__(self, item: EmbedInput, image_urls: list[tuple[str, str]] | None = None) -> None:
+        self.item = item
+        self.image_urls = image_urls or []  # (url, param)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over max_bytes with 413 (by Content-Length, then by counting)."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = f"the request body is larger than this server's limit of {self.max_bytes} bytes"
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                return await error_response(413, message)(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise APIError(message, status=413)
+            return msg
+
+        return await self.app(scope, limited_receive, send)
+
+
+def create_app(settings: Settings, engine_factory: EngineFactory | None = None) -> FastAPI:
+    metrics = Metrics()
+    factory = engine_factory or _default_engine
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = await asyncio.to_thread(factory, settings)
+        app.state.engine = engine
+        app.state.preprocess = concurrent.futures.ThreadPoolExecutor(
+            settings.preprocess_threads, thread_name_prefix="preprocess"
+        )
+        app.state.http = httpx.AsyncClient(follow_redirects=False)
+        batcher = Batcher(
+            engine.embed,
+            max_batch_size=settings.max_batch_size,
+            max_batch_tokens=settings.max_batch_tokens,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queue=settings.max_queue,
+            retry_after_s=settings.retry_after_s,
+            metrics=metrics,
+        )
+        batcher.start()
+        app.state.batcher = batcher
+        log.info("serving %s as %r", engine.name, settings.served_model_name)
+        try:
+            yield
+        finally:
+            await batcher.stop()
+            await app.state.http.aclose()
+            app.state.preprocess.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="litellm-local embeddings",
+        version=__version__,
+        description="OpenAI-compatible embeddings of text and images with Qwen3-VL-Embedding (see docs/embeddings.md).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        started = time.monotonic()
+        try:
+            response = await call_next(request)
+        except APIError as exc:  # raised below the routing (the body limit)
+            response = error_response(exc.status, exc.message, exc.param)
+        route = request.scope.get("route")
+        metrics.requests.labels(route=getattr(route, "path", "other"), status=str(response.status_code)).inc()
+        if request.url.path == "/v1/embeddings":
+            metrics.request_seconds.observe(time.monotonic() - started)
+        return response
+
+    @app.get("/health", responses={503: _ERRORS[503]})
+    async def health(request: Request) -> Response:
+        """200 once the model is loaded and the batching worker runs."""
+        batcher: Batcher | None = getattr(request.app.state, "batcher", None)
+        if batcher is None or not batcher.running:
+            return error_response(503, "the inference worker is not running")
+        return Response(status_code=200)
+
+    @app.get("/v1/models", response_model=ModelList)
+    async def models(request: Request) -> ModelList:
+        engine: Engine = request.app.state.engine
+        card = ModelCard(
+            id=settings.served_model_name, created=0, root=engine.name, max_model_len=_max_tokens(engine, settings)
+        )
+        return ModelList(data=[card])
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/embeddings", response_model=EmbeddingResponse, responses=_ERRORS)
+    async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
+        """Embeddings in the OpenAI, multimodal or vLLM chat form; one embedding per input, in order."""
+        state = request.app.state
+        engine: Engine = state.engine
+        try:
+            if body.model is not None and body.model != settings.served_model_name:
+                raise ModelNotFound(f"The model `{body.model}` does not exist.", param="model")
+            if body.dimensions is not None and body.dimensions > engine.hidden_size:
+                raise InputError(
+                    f"dimensions must be at most {engine.hidden_size} for this model (got {body.dimensions})",
+                    param="dimensions",
+                )
+            pending = _to_inputs(body, settings)
+            prepared = await _prepare_all(pending, engine, settings, state, body.messages is not None)
+            rows = await state.batcher.submit(prepared)
+        except APIError as exc:
+            reason = "overloaded" if exc.status == 503 else f"http_{exc.status}"
+            if exc.status != 503:
+                metrics.rejected.labels(reason=reason).inc()
+            raise
+        tokens = sum(p.n_tokens for p in prepared)
+        metrics.prompt_tokens.inc(tokens)
+        for p in pending:
+            metrics.inputs.labels(kind=p.item.kind).inc()
+        data = [
+            EmbeddingData(index=i, embedding=_encode(matryoshka(row, body.dimensions), body.encoding_format))
+            for i, row in enumerate(rows)
+        ]
+        response = EmbeddingResponse(
+            id=f"embd-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=settings.served_model_name,
+            data=data,
+            usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+        )
+        return JSONResponse(response.model_dump())
+
+    return app
+
+
+def _max_tokens(engine: Engine, settings: Settings) -> int:
+    return min(engine.max_model_len, settings.max_tokens_per_input)
+
+
+def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def _to_inputs(body: EmbeddingRequest, settings: Settings) -> list[_Pending]:
+    """The request's inputs, in order, in the engine's terms (images still as URLs)."""
+    if body.messages is not None:
+        return [_chat_input(body.messages, body, settings)]
+    value = body.input
+    if isinstance(value, str):
+        value = [value]
+    assert isinstance(value, list)
+    if not value:
+        raise InputError("`input` must not be empty", param="input")
+    if len(value) > settings.max_inputs_per_request:
+        raise InputError(
+            f"`input` has {len(value)} items, more than this server's limit of {settings.max_inputs_per_request}; "
+            "split the request",
+            param="input",
+        )
+    if all(isinstance(v, int) for v in value):
+        return [_Pending(EmbedInput(kind="tokens", token_ids=list(value)))]  # type: ignore[arg-type]
+    multimodal = body.instruction is not None or any(isinstance(v, MultimodalItem) for v in value)
+    pending = []
+    for i, v in enumerate(value):
+        param = f"input[{i}]"
+        if isinstance(v, list):
+            if not v:
+                raise InputError(f"{param} is an empty list of token ids", param=param)
+            pending.append(_Pending(EmbedInput(kind="tokens", token_ids=v)))
+        elif isinstance(v, str) and not multimodal:
+            if not v:
+                raise InputError(f"{param} is an empty string", param=param)
+            pending.append(_Pending(EmbedInput(kind="text", text=v)))
+        else:
+            item = MultimodalItem(text=v) if isinstance(v, str) else v
+            if isinstance(v, str) and not v:
+                raise InputError(f"{param} is an empty string", param=param)
+            instruction = item.instruction or body.instruction or settings.default_instruction
+            urls = [(item.image, f"{param}.image")] if item.image else []
+            messages = conversation(item.text, len(urls), instruction, settings.default_instruction)
+            pending.append(_Pending(EmbedInput(kind="chat", messages=messages, add_generation_prompt=True), urls))
+    return pending
+
+
+def _chat_input(messages: list[ChatMessage], body: EmbeddingRequest, settings: Settings) -> _Pending:
+    """vLLM's chat form: the messages as they are, image_url parts as image placeholders."""
+    converted, urls = [], []
+    for m, message in enumerate(messages):
+        if isinstance(message.content, str):
+            converted.append({"role": message.role, "content": [{"type": "text", "text": message.content}]})
+            continue
+        parts = []
+        for p, part in enumerate(message.content):
+            if isinstance(part, TextPart):
+                parts.append({"type": "text", "text": part.text})
+            else:
+                url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+                urls.append((url, f"messages[{m}].content[{p}].image_url"))
+                parts.append({"type": "image"})
+        converted.append({"role": message.role, "content": parts})
+    if len(urls) > settings.max_images_per_input:
+        raise InputError(
+            f"the messages hold {len(urls)} images, more than this server's limit of {settings.max_images_per_input}",
+            param="messages",
+        )
+    item = EmbedInput(
+        kind="chat",
+        messages=converted,
+        add_generation_prompt=body.add_generation_prompt,
+        continue_final_message=body.continue_final_message,
+    )
+    return _Pending(item, urls)
+
+
+async def _prepare_all(
+    pending: list[_Pending], engine: Engine, settings: Settings, state, chat_form: bool
+) -> list[Prepared]:
+    loop = asyncio.get_running_loop()
+    limit = _max_tokens(engine, settings)
+
+    async def one(index: int, p: _Pending) -> Prepared:
+        raw = [await load_image_bytes(url, settings, param, state.http) for url, param in p.image_urls]
+
+        def work() -> Prepared:
+            images: list[Image.Image] = [
+                decode_image(data, settings, param) for data, (_, param) in zip(raw, p.image_urls, strict=True)
+            ]
+            p.item.images = images
+            return engine.prepare(p.item)
+
+        where, param = ("the messages", "messages") if chat_form else (f"input[{index}]", f"input[{index}]")
+        try:
+            prepared = await loop.run_in_executor(state.preprocess, work)
+        except InputError as exc:
+            if exc.param is None:
+                exc.message, exc.param = f"{where}: {exc.message}", param
+            raise
+        if prepared.n_tokens > limit:
+            raise InputError(
+                f"{where} has {prepared.n_tokens} tokens, more than this server's limit of {limit}", param=param
+            )
+        return prepared
+
+    return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(pending))))

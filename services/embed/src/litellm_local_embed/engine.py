@@ -1,0 +1,195 @@
+"""The engine interface the API and the batcher use, and its Qwen3-VL-Embedding implementation.
+
+`prepare` turns one input into model inputs (tokenising, decoding image pixels) and refuses bad inputs with an
+InputError; it runs in a thread pool, once per input. `embed` runs one forward pass over a batch of prepared inputs
+and returns their L2-normalised embeddings; it runs on the single inference thread. Tests use a fake engine with the
+same interface.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import InputError
+from .method import l2_normalize, pool_last
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbedInput:
+    """One thing to embed. kind "text": raw text, no template (vLLM's plain `input`); "tokens": token ids;
+    "chat": a conversation in the processor's format, images as {"type": "image"} placeholders filled in order."""
+
+    kind: Literal["text", "tokens", "chat"]
+    text: str | None = None
+    token_ids: list[int] | None = None
+    messages: list[dict] | None = None
+    images: list[Image.Image] = field(default_factory=list)
+    add_generation_prompt: bool = False
+    continue_final_message: bool = False
+
+
+@dataclass
+class Prepared:
+    n_tokens: int
+    data: Any
+
+
+class Engine(Protocol):
+    name: str
+    hidden_size: int
+    max_model_len: int
+
+    def prepare(self, item: EmbedInput) -> Prepared: ...
+
+    def embed(self, batch: list[Prepared]) -> np.ndarray: ...
+
+
+@dataclass
+class _Tensors:
+    input_ids: torch.Tensor  # (tokens,)
+    mm_token_type_ids: torch.Tensor  # (tokens,)
+    pixel_values: torch.Tensor | None = None
+    image_grid_thw: torch.Tensor | None = None
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class QwenVLEmbeddingEngine:
+    """Qwen3-VL-Embedding with transformers: the official method, batched by the caller."""
+
+    def __init__(self, settings: Settings) -> None:
+        from transformers import AutoProcessor
+
+        from .model import Qwen3VLForEmbedding
+
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.dtype = getattr(torch, settings.dtype)
+        started = time.monotonic()
+        kwargs = {"revision": settings.revision} if settings.revision else {}
+        self.processor = AutoProcessor.from_pretrained(settings.model, **kwargs)
+        self.processor.tokenizer.padding_side = "right"
+        self.model = Qwen3VLForEmbedding.from_pretrained(
+            settings.model, dtype=self.dtype, attn_implementation=settings.attention, **kwargs
+        )
+        self.model.to(self.device).eval()
+        text_config = self.model.config.text_config
+        self.name = settings.model
+        self.hidden_size = int(text_config.hidden_size)
+        self.max_model_len = int(text_config.max_position_embeddings)
+        self.vocab_size = int(text_config.vocab_size)
+        self.image_token_id = int(self.model.config.image_token_id)
+        self.video_token_id = int(self.model.config.video_token_id)
+        self.merge = int(self.model.config.vision_config.spatial_merge_size)
+        pad = self.processor.tokenizer.pad_token_id
+        self.pad_token_id = int(pad if pad is not None else 0)
+        self._images_kwargs: dict = {}
+        if settings.image_min_pixels or settings.image_max_pixels:
+            size = dict(self.processor.image_processor.size)
+            if settings.image_min_pixels:
+                size["shortest_edge"] = settings.image_min_pixels
+            if settings.image_max_pixels:
+                size["longest_edge"] = settings.image_max_pixels
+            self._images_kwargs = {"size": size}
+        self.embed([self.prepare(EmbedInput(kind="text", text="warm-up"))])
+        log.info(
+            "loaded %s on %s as %s (%s attention, %d dimensions) in %.1fs",
+            settings.model,
+            self.device,
+            settings.dtype,
+            settings.attention,
+            self.hidden_size,
+            time.monotonic() - started,
+        )
+
+    # -- preparing one input (thread pool) --------------------------------------------------------------------------
+    def prepare(self, item: EmbedInput) -> Prepared:
+        if item.kind == "tokens":
+            ids = list(item.token_ids or [])
+            return self._checked(torch.tensor(ids, dtype=torch.long), None, None)
+        if item.kind == "text":
+            ids = self.processor.tokenizer(item.text or "", add_special_tokens=True)["input_ids"]
+            return self._checked(torch.tensor(ids, dtype=torch.long), None, None)
+        return self._prepare_chat(item)
+
+    def _prepare_chat(self, item: EmbedInput) -> Prepared:
+        try:
+            prompt = self.processor.apply_chat_template(
+                item.messages,
+                tokenize=False,
+                add_generation_prompt=item.add_generation_prompt,
+                continue_final_message=item.continue_final_message,
+            )
+        except Exception as exc:  # a template's raise_exception(), a malformed conversation
+            raise InputError(f"the chat template refused these messages: {exc}", param="messages") from exc
+        try:
+            out = self.processor(
+                text=[prompt],
+                images=item.images or None,
+                return_tensors="pt",
+                add_special_tokens=False,
+                **({"images_kwargs": self._images_kwargs} if item.images and self._images_kwargs else {}),
+            )
+        except (ValueError, TypeError, IndexError) as exc:
+            raise InputError(f"the input could not be processed: {exc}") from exc
+        grid = out.get("image_grid_thw") if item.images else None
+        pixels = out.get("pixel_values") if item.images else None
+        return self._checked(out["input_ids"][0], pixels, grid)
+
+    def _checked(self, ids: torch.Tensor, pixels: torch.Tensor | None, grid: torch.Tensor | None) -> Prepared:
+        if ids.numel() == 0:
+            raise InputError("the input has no tokens")
+        if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
+            raise InputError(f"token ids must lie in [0, {self.vocab_size - 1}]")
+        if bool((ids == self.video_token_id).any()):
+            raise InputError("the input holds the model's video placeholder token; video is not supported")
+        n_image_tokens = int((ids == self.image_token_id).sum())
+        expected = int((grid.prod(dim=-1) // (self.merge * self.merge)).sum()) if grid is not None else 0
+        if n_image_tokens != expected:
+            raise InputError(
+                "the text holds the model's image placeholder token (<|image_pad|>) outside an image; remove it"
+            )
+        mm = (ids == self.image_token_id).long()
+        return Prepared(n_tokens=int(ids.numel()), data=_Tensors(ids, mm, pixels, grid))
+
+    # -- one forward pass (inference thread) ------------------------------------------------------------------------
+    def embed(self, batch: list[Prepared]) -> np.ndarray:
+        items: list[_Tensors] = [p.data for p in batch]
+        width = max(int(t.input_ids.numel()) for t in items)
+        input_ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
+        mm_types = torch.zeros((len(items), width), dtype=torch.long)
+        for row, t in enumerate(items):
+            n = t.input_ids.numel()
+            input_ids[row, :n] = t.input_ids
+            attention_mask[row, :n] = 1
+            mm_types[row, :n] = t.mm_token_type_ids
+        inputs: dict[str, torch.Tensor] = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": attention_mask.to(self.device),
+        }
+        with_images = [t for t in items if t.pixel_values is not None]
+        if with_images:
+            inputs["pixel_values"] = torch.cat([t.pixel_values for t in with_images]).to(self.device, self.dtype)
+            inputs["image_grid_thw"] = torch.cat([t.image_grid_thw for t in with_images]).to(self.device)
+            inputs["mm_token_type_ids"] = mm_types.to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**inputs)
+            pooled = pool_last(hidden, inputs["attention_mask"])
+            return l2_normalize(pooled).cpu().numpy()
