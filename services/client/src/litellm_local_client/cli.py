@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -120,7 +121,7 @@ def _usage_error(message: str) -> NoReturn:
 
 
 def _stdin_text(what: str) -> str:
-    stream = click.get_text_stream("stdin")
+    stream = sys.stdin
     if stream.isatty():
         _usage_error(f"give {what} as an argument or on standard input")
     return stream.read()
@@ -129,7 +130,7 @@ def _stdin_text(what: str) -> str:
 def _read_source(source: str) -> str | bytes:
     """'-' reads binary standard input; anything else (a path or URL) is passed on."""
     if source == "-":
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         if not data:
             _usage_error("standard input is empty")
         return data
@@ -180,7 +181,7 @@ def cli(
         api_key=api_key,
         timeout=timeout,
         max_retries=max_retries,
-        progress=click.get_text_stream("stderr").isatty() if progress is None else progress,
+        progress=sys.stderr.isatty() if progress is None else progress,
         http_client=injected.get("http_client"),
     )
 
@@ -243,7 +244,7 @@ def chat(
         else:
             click.echo(result.text)
         return
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     with client.chat_stream(text, **kwargs) as stream:
         for delta in stream:
             out.write(delta)

@@ -253,7 +253,8 @@ def open_audio(
         except (OSError, AttributeError):
             raw = io.BytesIO(raw.read())
             size = len(raw.getbuffer())  # type: ignore[attr-defined]
-        name = filename or Path(getattr(audio, "name", "") or "audio.wav").name
+        given = getattr(audio, "name", None)
+        name = filename or (Path(given).name if isinstance(given, str) and given else "audio")
     if size == 0:
         raw.close()
         raise InputError("the audio is empty", "Pass a non-empty audio file")
