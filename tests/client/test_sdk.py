@@ -399,6 +399,14 @@ def test_wrong_key_is_an_authentication_error(gateway: FakeGateway) -> None:
     assert "OPENAI_API_KEY" in str(err.value) and "Invalid proxy server token" in str(err.value)
 
 
+def test_a_key_litellm_cannot_check_is_an_authentication_error(client: Client, gateway: FakeGateway) -> None:
+    # LiteLLM without a key database answers any key but its master key with 400 "No connected db."
+    gateway.script["/v1/models"] = [error(400, "No connected db.", "no_db_connection")]
+    with pytest.raises(llc.AuthenticationError, match="master key") as err:
+        client.models()
+    assert err.value.exit_code == 3
+
+
 def test_unknown_model_says_how_to_list_models(client: Client) -> None:
     with pytest.raises(llc.ModelNotFoundError) as err:
         client.chat("hi", model="no-such-model")

@@ -37,7 +37,7 @@ class ClientError(Exception):
         if self.detail:
             text += f": {self.detail}"
         if self.hint:
-            text += f". {self.hint}"
+            text = text.rstrip(". ") + f". {self.hint}"
         return text
 
 
@@ -94,6 +94,13 @@ class RequestTimeoutError(ConnectionFailedError):
 _UNKNOWN_MODEL_WORDS = ("invalid model", "not found", "no deployment", "does not exist")
 
 
+def _error_type(err: openai.APIStatusError) -> str | None:
+    body: Any = err.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    value = inner.get("type") if isinstance(inner, dict) else None
+    return str(value) if value is not None else None
+
+
 def _server_message(err: openai.APIStatusError) -> str:
     """The `error.message` of an OpenAI-shaped body, else the raw body, shortened."""
     body: Any = err.body
@@ -131,6 +138,14 @@ def translate(err: openai.OpenAIError, action: str, *, base_url: str, model: str
             return AuthenticationError(
                 f"{action} was refused (HTTP {status})",
                 "Check OPENAI_API_KEY (or --api-key): it must be the gateway's master key or a key it issued",
+                status_code=status,
+                detail=detail,
+            )
+        if status == 400 and _error_type(err) == "no_db_connection":
+            # LiteLLM without a key database answers a key other than its master key with 400 "No connected db."
+            return AuthenticationError(
+                f"{action} was refused: the key is not the gateway's master key (HTTP 400)",
+                "Check OPENAI_API_KEY (or --api-key); this gateway has no key database, so only its master key works",
                 status_code=status,
                 detail=detail,
             )
