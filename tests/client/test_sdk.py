@@ -427,6 +427,14 @@ def test_413_says_to_send_less(client: Client, gateway: FakeGateway) -> None:
     assert "smaller" in err.value.hint
 
 
+def test_a_nested_error_message_is_unwrapped(client: Client, gateway: FakeGateway) -> None:
+    nested = {"error": {"message": {"error": "/audio/transcriptions: Invalid model name passed in model=asr"}}}
+    gateway.script["/v1/audio/transcriptions"] = [httpx2.Response(400, json=nested)]
+    with pytest.raises(llc.ModelNotFoundError) as err:
+        client.transcribe(wav())
+    assert err.value.detail == "/audio/transcriptions: Invalid model name passed in model=asr"
+
+
 def test_a_non_json_error_body_is_still_reported(client: Client, gateway: FakeGateway) -> None:
     gateway.script["/v1/models"] = [httpx2.Response(502, text="<html>Bad Gateway</html>")] * 4
     with pytest.raises(llc.ServerError, match="Bad Gateway"):

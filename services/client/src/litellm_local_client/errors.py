@@ -6,6 +6,7 @@ exceptions (kept as `__cause__`), after that client has spent its retries.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -108,6 +109,9 @@ def _server_message(err: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         inner = body.get("error", body)
         message = inner.get("message") if isinstance(inner, dict) else inner
+        # LiteLLM nests some messages: {"error": {"message": {"error": "..."}}}
+        while isinstance(message, dict):
+            message = message.get("message") or message.get("error") or json.dumps(message)
     if not message:
         try:
             message = err.response.text
