@@ -226,7 +226,7 @@ def chat(
     as_json: bool,
 ) -> None:
     """Chat with a model; PROMPT, or standard input when PROMPT is - or absent. The answer streams to stdout."""
-    text = _stdin_text("a prompt") if prompt in (None, "-") else cast(str, prompt)
+    text = _stdin_text("a prompt") if prompt is None or prompt == "-" else prompt
     if not text.strip():
         _usage_error("the prompt is empty")
     client = _state(ctx).client()

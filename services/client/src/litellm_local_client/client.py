@@ -349,8 +349,7 @@ class Client:
                             ],
                         }
                     ],
-                    temperature=0,
-                    **({"max_tokens": max_tokens} if max_tokens is not None else {}),
+                    **self._sampling(max_tokens, 0),
                     extra_body={"repetition_penalty": repetition_penalty},
                     timeout=self._timeout(self.timeouts.ocr),
                 )

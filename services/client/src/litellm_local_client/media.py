@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from .errors import InputError
 
@@ -126,7 +126,7 @@ def render_pdf(data: bytes, *, pages: str | None = None, scale: float = 2.0) -> 
     """(page number, page count, PNG bytes) for each selected page, rendered one at a time with pypdfium2.
 
     scale 2.0 renders at 144 dpi, enough for OCR of body text without sending huge images."""
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
     try:
         document = pdfium.PdfDocument(data)
@@ -219,7 +219,7 @@ class AudioUpload:
     size: int
 
     def as_file(self) -> tuple[str, IO[bytes], str]:
-        return (self.name, self.reader, self.content_type)
+        return (self.name, cast(IO[bytes], self.reader), self.content_type)
 
     def __enter__(self) -> AudioUpload:
         return self
@@ -252,7 +252,7 @@ def open_audio(
             raw.seek(0)
         except (OSError, AttributeError):
             raw = io.BytesIO(raw.read())
-            size = len(raw.getbuffer())  # type: ignore[attr-defined]
+            size = len(raw.getbuffer())
         given = getattr(audio, "name", None)
         name = filename or (Path(given).name if isinstance(given, str) and given else "audio")
     if size == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 OcrTask = Literal["text", "table", "formula"]
 TranscriptFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
@@ -14,7 +14,7 @@ Granularity = Literal["word", "segment"]
 
 class _Dict:
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return dataclasses.asdict(cast(Any, self))
 
 
 @dataclass(frozen=True)
