@@ -8,6 +8,7 @@ LAB_INVENTORY="$ROOT/inventory/lab.yml"
 LAB_SECRETS="$ROOT/.lab/secrets.yml"
 VENV="$ROOT/.venv"
 MODELS_VENV="$ROOT/.venv-labmodels"
+ASR_VENV="$ROOT/.venv-labasr"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 export PATH="$VENV/bin:$PATH"
 
@@ -18,7 +19,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 setup_control_node() {
   [[ $(id -u) -eq 0 ]] || die "run as root: the lab boots systemd-nspawn containers (sudo $0)"
   local missing=()
-  for pkg in systemd-container debootstrap nftables iproute2 openssh-client python3-venv; do
+  for pkg in systemd-container debootstrap nftables iproute2 openssh-client python3-venv espeak-ng; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
@@ -53,6 +54,25 @@ build_lab_artefacts() {
   fi
   log "building lab models into $LAB_CACHE/models"
   HF_HUB_OFFLINE=1 "$MODELS_VENV/bin/python" "$ROOT/scripts/build_lab_models.py" --out "$LAB_CACHE/models"
+  build_lab_asr_models
+}
+
+# The ASR models need qwen-asr, which pins transformers 4.57: their own venv, .venv-labasr, which also holds the ASR
+# server (services/asr, editable) and runs its tests.
+build_lab_asr_models() {
+  local stamp="$ASR_VENV/.requirements.sha256" want
+  want=$(cat "$ROOT/requirements/lab-asr-models.txt" "$ROOT/services/asr/pyproject.toml" | sha256sum | cut -d' ' -f1)
+  if [[ ! -x $ASR_VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+    log "installing the lab ASR model builder and the ASR server into .venv-labasr"
+    python3 -m venv "$ASR_VENV"
+    local extra=()
+    [[ -n ${LAB_TORCH_INDEX_URL:-} ]] && extra+=(--extra-index-url "$LAB_TORCH_INDEX_URL")
+    "$ASR_VENV/bin/pip" install -q --find-links "$LAB_CACHE/wheels" "${extra[@]}" \
+      -r "$ROOT/requirements/lab-asr-models.txt" -e "$ROOT/services/asr[test]"
+    echo "$want" >"$stamp"
+  fi
+  log "building lab ASR models into $LAB_CACHE/models"
+  HF_HUB_OFFLINE=1 "$ASR_VENV/bin/python" "$ROOT/scripts/build_lab_asr_models.py" --out "$LAB_CACHE/models"
 }
 
 # The gateway's master key for the lab: generated once, kept out of git and readable by root only.
