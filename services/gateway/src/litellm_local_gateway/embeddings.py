@@ -1,0 +1,154 @@
+"""The `embedding` alias's provider: one request shape for text, image and image+text embeddings.
+
+Clients send OpenAI's `POST /v1/embeddings`. `input` is a string or a list whose items are strings or objects
+`{"text"?, "image"?, "instruction"?}` (an image as a data URL), with an optional top-level `instruction`; token-id
+inputs are passed through as they are. LiteLLM forwards such a list unchanged, but vLLM's `input` field refuses
+objects and skips the chat template, so this provider sends every item to the backend in vLLM's chat form — the
+Qwen3-VL-Embedding recipe (system instruction, user turn with the image then the text, `add_generation_prompt`)
+— concurrently, and assembles one OpenAI response in input order. Both backends (vLLM `--runner pooling` and our
+Pascal server) accept that chat form, so the alias can point at either, or both as replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from typing import Any
+
+import httpx
+from litellm.llms.custom_llm import CustomLLM, CustomLLMError
+from litellm.types.utils import EmbeddingResponse, Usage
+
+DEFAULT_INSTRUCTION = "Represent the user's input."
+PASSED_PARAMS = ("dimensions", "encoding_format", "user")
+
+
+def _instruction(text: str | None, default: str) -> str:
+    """The official embedder's rule: a non-empty instruction, ending with punctuation."""
+    text = (text or default).strip() or default
+    return text if text[-1] in string.punctuation + "\u3002\uff01\uff1f" else text + "."
+
+
+def _is_token_ids(item: Any) -> bool:
+    return isinstance(item, int) or (isinstance(item, list) and all(isinstance(t, int) for t in item))
+
+
+def chat_request(model: str, item: Any, instruction: str, params: dict[str, Any]) -> dict[str, Any]:
+    """vLLM's chat-form embedding request for one input item (a string or a {text, image, instruction} object)."""
+    if isinstance(item, str):
+        item = {"text": item}
+    if not isinstance(item, dict):
+        raise CustomLLMError(
+            status_code=400,
+            message=(
+                "each `input` item must be a string, a list of token ids, or an object with `text` and/or `image` "
+                f"(and optionally `instruction`); got {type(item).__name__}"
+            ),
+        )
+    unknown = set(item) - {"text", "image", "instruction"}
+    if unknown:
+        raise CustomLLMError(
+            status_code=400,
+            message=(
+                f"unknown key(s) {sorted(unknown)} in an `input` object; "
+                "use `text`, `image` (a data URL) and `instruction`"
+            ),
+        )
+    text, image = item.get("text"), item.get("image")
+    if text is None and image is None:
+        raise CustomLLMError(status_code=400, message="an `input` object needs `text`, `image` or both")
+    if (text is not None and not isinstance(text, str)) or (image is not None and not isinstance(image, str)):
+        raise CustomLLMError(status_code=400, message="`text` and `image` must be strings (`image`: a data URL)")
+    content: list[dict[str, Any]] = []
+    if image is not None:
+        content.append({"type": "image_url", "image_url": {"url": image}})
+    if text is not None:
+        content.append({"type": "text", "text": text})
+    system = _instruction(item.get("instruction"), instruction)
+    return {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": system}]},
+            {"role": "user", "content": content},
+        ],
+        "add_generation_prompt": True,
+        **params,
+    }
+
+
+def _backend_error(response: httpx.Response) -> CustomLLMError:
+    try:
+        body = response.json()
+        message = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else body.get("message")
+        message = message or body.get("detail") or response.text
+    except ValueError:
+        message = response.text
+    status = response.status_code if 400 <= response.status_code < 600 else 502
+    return CustomLLMError(status_code=status, message=f"embedding backend: {str(message)[:1000]}")
+
+
+class MultimodalEmbeddings(CustomLLM):
+    """LiteLLM custom provider `litellm-local-embed/<served model name>`, with `api_base` ending in /v1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+        return self._client
+
+    async def _post(self, url: str, body: dict[str, Any], timeout: float | httpx.Timeout | None) -> dict[str, Any]:
+        try:
+            response = await self._http().post(url, json=body, timeout=timeout or 600.0)
+        except httpx.TimeoutException as exc:
+            raise CustomLLMError(status_code=408, message=f"embedding backend {url} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise CustomLLMError(status_code=503, message=f"embedding backend {url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise _backend_error(response)
+        return response.json()
+
+    async def aembedding(  # type: ignore[override]
+        self,
+        model: str,
+        input: list,
+        model_response: EmbeddingResponse,
+        print_verbose: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        if not api_base:
+            raise CustomLLMError(status_code=500, message="the embedding deployment has no api_base")
+        url = api_base.rstrip("/") + "/embeddings"
+        params = {k: optional_params[k] for k in PASSED_PARAMS if optional_params.get(k) is not None}
+        instruction = optional_params.get("instruction") or DEFAULT_INSTRUCTION
+        items = input if isinstance(input, list) else [input]
+        if not items:
+            raise CustomLLMError(status_code=400, message="`input` is empty: give at least one text or image")
+        token_items = [i for i in items if _is_token_ids(i)]
+        if token_items and len(token_items) != len(items):
+            raise CustomLLMError(status_code=400, message="do not mix token-id inputs with text or image inputs")
+        if token_items:  # raw token ids: no chat template to apply, OpenAI's own form
+            bodies = [{"model": model, "input": items, **params}]
+        else:
+            bodies = [chat_request(model, item, instruction, params) for item in items]
+        results = await asyncio.gather(*(self._post(url, body, timeout) for body in bodies))
+        data, prompt_tokens = [], 0
+        for result in results:
+            for entry in result.get("data", []):
+                data.append({"object": "embedding", "index": len(data), "embedding": entry["embedding"]})
+            prompt_tokens += int((result.get("usage") or {}).get("prompt_tokens") or 0)
+        model_response.object = "list"
+        model_response.data = data
+        model_response.model = model
+        model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=0, total_tokens=prompt_tokens)
+        return model_response
+
+
+handler = MultimodalEmbeddings()
