@@ -234,13 +234,27 @@ def pdf(sizes: list[tuple[int, int]]) -> bytes:
     return buf.getvalue()
 
 
-def wav(seconds: float = 0.5, rate: int = 16000) -> bytes:
+def wav(seconds: float = 0.5, rate: int = 16000, pauses: tuple[tuple[float, float], ...] = ()) -> bytes:
+    """A 16-bit mono WAV: a loud square wave, silent during each (start, end) of `pauses` (all silent if none)."""
     import wave
 
+    loud = bool(pauses)
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        t = n / rate
+        quiet = not loud or any(a <= t < b for a, b in pauses)
+        frames += (0 if quiet else (8000 if (n // 20) % 2 else -8000)).to_bytes(2, "little", signed=True)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(b"\x00\x00" * int(seconds * rate))
+        out.writeframes(bytes(frames))
     return buf.getvalue()
+
+
+def wav_seconds(data: bytes) -> float:
+    import wave
+
+    with wave.open(io.BytesIO(data), "rb") as src:
+        return src.getnframes() / src.getframerate()

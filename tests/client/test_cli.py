@@ -307,3 +307,15 @@ def test_main_is_the_console_script() -> None:
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "litellm-local"]
     assert script.value == "litellm_local_client.cli:main"
+
+
+def test_transcribe_a_long_file_in_pieces_to_srt(gateway: FakeGateway, sleeps, tmp_path) -> None:
+    audio = tmp_path / "lecture.wav"
+    audio.write_bytes(wav(25.0, pauses=((8.8, 9.4), (18.0, 18.6))))
+    out = tmp_path / "lecture.srt"
+    args = ["--base-url", BASE_URL, "--api-key", KEY, "--progress", "transcribe", str(audio), "--chunk", "10"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(out)], obj={"http_client": gateway.http_client()})
+    assert result.exit_code == 0, result.stderr
+    assert gateway.attempts("/v1/audio/transcriptions") == 3
+    assert "piece 3/3: uploading 100%" in result.stderr
+    assert [c.split("\n")[0] for c in out.read_text().strip().split("\n\n")] == ["1", "2", "3"]

@@ -4,6 +4,7 @@ results, retries with backoff on connection errors, 429 and 5xx, and the mapping
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 
@@ -13,7 +14,7 @@ import openai
 import pytest
 from litellm_local_client import Client, EmbedInput, Timeouts
 
-from tests.client.fakes import BASE_URL, KEY, FakeGateway, error, parse_form, pdf, png, wav
+from tests.client.fakes import BASE_URL, KEY, FakeGateway, error, parse_form, pdf, png, wav, wav_seconds
 
 
 def bodies(gateway: FakeGateway, path: str) -> list[dict]:
@@ -445,3 +446,77 @@ def test_errors_of_a_stream_are_translated(client: Client, gateway: FakeGateway)
     gateway.script["/v1/chat/completions"] = [error(400, "max_tokens is too large")]
     with pytest.raises(llc.BadRequestError, match="max_tokens is too large"):
         client.chat_stream("hi", max_tokens=10**9)
+
+
+# -- long files -------------------------------------------------------------------------------------------------------
+
+
+def long_wav() -> bytes:
+    """25 s of sound with pauses at 8.8-9.4 s and 18.0-18.6 s, where a 10 s split should cut."""
+    return wav(25.0, pauses=((8.8, 9.4), (18.0, 18.6)))
+
+
+def uploads(gateway: FakeGateway) -> list[tuple[dict[str, list[str]], bytes]]:
+    forms = [parse_form(r) for r in gateway.requests if r.url.path == "/v1/audio/transcriptions"]
+    return [(f.fields, f.files["file"][2]) for f in forms]
+
+
+def test_a_long_file_is_split_at_pauses_and_merged(client: Client, gateway: FakeGateway) -> None:
+    pieces: list[tuple[int, int]] = []
+    result = client.transcribe(
+        long_wav(), timestamps=["word", "segment"], chunk_seconds=10, on_piece=lambda n, c: pieces.append((n, c))
+    )
+    sent = uploads(gateway)
+    assert pieces == [(1, 3), (2, 3), (3, 3)] and len(sent) == 3
+    lengths = [wav_seconds(data) for _, data in sent]
+    assert 8.8 <= lengths[0] <= 9.4  # cut inside the first pause, not at 10 s
+    assert 8.8 <= lengths[0] + lengths[1] <= 9.4 + 9.4 and 18.0 <= lengths[0] + lengths[1] <= 18.6
+    assert sum(lengths) == pytest.approx(25.0)
+    assert all(fields["timestamp_granularities[]"] == ["word", "segment"] for fields, _ in sent)
+    # Timestamps are on the whole file's clock; segments are renumbered.
+    starts = [0.0, lengths[0], lengths[0] + lengths[1]]
+    assert [w.start for w in result.words] == pytest.approx([s + d for s in starts for d in (0.0, 0.7)])
+    assert [s.id for s in result.segments] == [0, 1, 2]
+    assert [s.start for s in result.segments] == pytest.approx(starts)
+    assert result.duration == pytest.approx(25.0)
+    assert result.text == "hello world hello world hello world"
+
+
+def test_a_long_file_to_srt_is_rendered_from_merged_segments(client: Client, gateway: FakeGateway) -> None:
+    result = client.transcribe(long_wav(), response_format="srt", chunk_seconds=10)
+    assert all(fields["response_format"] == ["verbose_json"] for fields, _ in uploads(gateway))
+    assert all(fields["timestamp_granularities[]"] == ["segment"] for fields, _ in uploads(gateway))
+    assert result.body is not None
+    cues = result.body.strip().split("\n\n")
+    assert [c.split("\n")[0] for c in cues] == ["1", "2", "3"]
+    assert cues[0].split("\n")[1] == "00:00:00,000 --> 00:00:01,500"
+    assert all(c.split("\n")[2] == "hello world" for c in cues)
+    vtt = client.transcribe(long_wav(), response_format="vtt", chunk_seconds=10).body
+    assert vtt is not None and vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nhello world\n")
+
+
+def test_a_long_file_as_text_asks_for_plain_json_pieces(client: Client, gateway: FakeGateway) -> None:
+    result = client.transcribe(long_wav(), response_format="text", chunk_seconds=10)
+    assert [fields["response_format"] for fields, _ in uploads(gateway)] == [["json"]] * 3
+    assert "timestamp_granularities[]" not in uploads(gateway)[0][0]
+    assert result.text == "hello world hello world hello world"
+
+
+def test_a_short_file_with_chunking_is_one_ordinary_request(client: Client, gateway: FakeGateway) -> None:
+    result = client.transcribe(wav(3.0), response_format="srt", chunk_seconds=10)
+    (sent,) = uploads(gateway)
+    assert sent[0]["response_format"] == ["srt"]
+    assert result.body == "1\n00:00:00,000 --> 00:00:01,500\nhello world\n\n"  # the server's, verbatim
+
+
+def test_pieces_stay_under_the_upload_limit(client: Client, gateway: FakeGateway) -> None:
+    client.transcribe(wav(10.0), chunk_seconds=600, max_chunk_bytes=100_000)
+    sizes = [len(data) for _, data in uploads(gateway)]
+    assert len(sizes) == 4 and max(sizes) <= 100_000
+
+
+def test_splitting_other_formats_without_pyav_says_what_to_install(client: Client) -> None:
+    if importlib.util.find_spec("av") is not None:
+        pytest.skip("PyAV is installed here; this checks the message given without it")
+    with pytest.raises(llc.InputError, match="PyAV"):
+        client.transcribe(b"fLaC" + b"\x00" * 4096, chunk_seconds=10)

@@ -443,6 +443,7 @@ Examples:
   litellm-local transcribe talk.mp3 --format vtt > talk.vtt
   litellm-local transcribe interview.m4a --language de --timestamps word --json
   litellm-local transcribe call.ogg --timestamps segment --timestamps word -o call.json
+  litellm-local transcribe lecture-2h.wav --chunk 600 -o lecture.srt
   cat note.flac | litellm-local transcribe -"""
 )
 @click.argument("source", metavar="FILE")
@@ -462,6 +463,14 @@ Examples:
     type=click.Choice(["word", "segment"]),
     help="Word and/or segment timestamps (repeatable); implies verbose_json.",
 )
+@click.option(
+    "--chunk",
+    "chunk_seconds",
+    type=click.FloatRange(min=10),
+    metavar="SECONDS",
+    help="Long files: split audio longer than SECONDS at pauses, transcribe the pieces in turn and merge them "
+    "(WAV, or any format with PyAV installed). E.g. --chunk 600.",
+)
 @click.option("-m", "--model", default="asr", show_default=True, help="The gateway alias.")
 @click.option(
     "-o",
@@ -479,6 +488,7 @@ def transcribe(
     temperature: float | None,
     fmt: str | None,
     timestamps: tuple[str, ...],
+    chunk_seconds: float | None,
     model: str,
     output: Path | None,
     as_json: bool,
@@ -507,6 +517,8 @@ def transcribe(
             response_format=cast(TranscriptFormat, fmt),
             timestamps=cast(tuple[Granularity, ...], timestamps),
             progress=progress.upload,
+            chunk_seconds=chunk_seconds,
+            on_piece=progress.piece,
         )
     if as_json:
         _emit(json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2), output)

@@ -31,6 +31,7 @@ class Progress:
         self._lock = threading.Lock()
         self._last_upload = -1
         self._label = ""
+        self.prefix = ""  # e.g. "piece 2/5: "
 
     def _show(self, text: str) -> None:
         if not self.enabled:
@@ -42,14 +43,23 @@ class Progress:
     def step(self, text: str) -> None:
         self._show(text)
 
+    def piece(self, number: int, count: int) -> None:
+        """A new piece of a long file: stop the ticker of the previous one and label what follows."""
+        self._stop_ticker()
+        self._last_upload = -1
+        self.prefix = f"piece {number}/{count}: "
+        self._show(self.prefix + "preparing")
+
     def upload(self, sent: int, total: int) -> None:
         percent = int(sent * 100 / total) if total else 100
         if percent == self._last_upload:
             return
+        if self._waiting is not None:  # a retried upload starts over
+            self._stop_ticker()
         self._last_upload = percent
-        self._show(f"uploading {percent:3d}%  {_size(sent)} / {_size(total)}")
+        self._show(f"{self.prefix}uploading {percent:3d}%  {_size(sent)} / {_size(total)}")
         if sent >= total:
-            self.wait("waiting for the server")
+            self.wait(self.prefix + "waiting for the server")
 
     def wait(self, label: str) -> None:
         if not self.enabled or self._waiting is not None:
@@ -65,13 +75,16 @@ class Progress:
         self._waiting = threading.Thread(target=tick, name="litellm-local-progress", daemon=True)
         self._waiting.start()
 
-    def done(self) -> None:
-        """Stop the ticker and clear the line."""
+    def _stop_ticker(self) -> None:
         self._stop.set()
         if self._waiting is not None:
             self._waiting.join()
             self._waiting = None
         self._stop.clear()
+
+    def done(self) -> None:
+        """Stop the ticker and clear the line."""
+        self._stop_ticker()
         self._last_upload = -1
         if self.enabled:
             with self._lock:
