@@ -173,13 +173,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if fmt == "json":
             return jsonify({"text": text, "usage": formats.usage(duration)})
         if fmt == "text":
-            return Response(text + "\n", mimetype=TEXT_PLAIN)
+            return Response(text + "\n", content_type=TEXT_PLAIN)
         words = formats.words_from_alignment(text, result.aligned or [], duration)
         segments = formats.segments_from_words(text, words, duration, temperature, engine.tokenize)
         if fmt == "srt":
-            return Response(formats.to_srt(segments), mimetype=TEXT_PLAIN)
+            return Response(formats.to_srt(segments), content_type=TEXT_PLAIN)
         if fmt == "vtt":
-            return Response(formats.to_vtt(segments), mimetype=TEXT_PLAIN)
+            return Response(formats.to_vtt(segments), content_type=TEXT_PLAIN)
         body = formats.verbose_json(
             text,
             languages.openai_language_name(result.language or language or ""),

@@ -80,11 +80,25 @@ def _wrap(route: APIRoute) -> APIRoute:
 
 
 def install(app: Any) -> int:
-    """Wrap LiteLLM's transcription routes in `app` (idempotent); returns how many routes were wrapped."""
+    """Wrap LiteLLM's transcription routes in `app` (idempotent); returns how many routes were wrapped.
+
+    FastAPI keeps an included router's routes on the router itself (the app holds a view of it that is rebuilt when
+    the router's route version changes), so the route is replaced where it lives and that router marked as changed.
+    """
+    return _install_in(app.router, set())
+
+
+def _install_in(router: Any, seen: set[int]) -> int:
+    if id(router) in seen:
+        return 0
+    seen.add(id(router))
     wrapped = 0
-    routes = app.router.routes
+    routes = router.routes
     for i, route in enumerate(routes):
-        if (
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            wrapped += _install_in(inner, seen)
+        elif (
             isinstance(route, APIRoute)
             and route.path in PATHS
             and "POST" in (route.methods or set())
@@ -94,6 +108,10 @@ def install(app: Any) -> int:
             new.endpoint._litellm_local_asr = True  # type: ignore[attr-defined]
             routes[i] = new
             wrapped += 1
+    if wrapped:
+        mark_changed = getattr(router, "_mark_routes_changed", None)
+        if callable(mark_changed):
+            mark_changed()
     return wrapped
 
 
