@@ -167,7 +167,7 @@ def test_embed_texts_uses_the_openai_form_and_restores_order(client: Client, gat
     assert [v[0] for v in result.vectors] == [1.0, 2.0, 3.0]  # sorted by index although answered reversed
     assert result.usage is not None and result.usage.prompt_tokens == 4
     (body,) = bodies(gateway, "/v1/embeddings")
-    assert body == {"model": "embedding", "input": ["a", "b", "c"], "dimensions": 4, "encoding_format": "base64"}
+    assert body == {"model": "embedding", "input": ["a", "b", "c"], "dimensions": 4, "encoding_format": "float"}
 
 
 @pytest.mark.parametrize("wire", ["float", "base64"])

@@ -366,7 +366,7 @@ Examples:
 @click.option(
     "--encoding-format",
     type=click.Choice(["float", "base64"]),
-    help="Wire format (vectors print as floats either way) [default: base64].",
+    help="Wire format (vectors print as floats either way) [default: float].",
 )
 @click.option("-m", "--model", default="embedding", show_default=True, help="The gateway alias.")
 @click.option(

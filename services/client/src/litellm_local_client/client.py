@@ -404,7 +404,8 @@ class Client:
     ) -> EmbeddingResult:
         """Vectors, in input order. Plain strings use the OpenAI request; any `EmbedInput` (or dict with text/image/
         instruction) or an `instruction` uses the multimodal request. `dimensions` truncates (Matryoshka);
-        `encoding_format` ("float" or "base64") is the wire format only: vectors come back as floats either way."""
+        `encoding_format` ("float", the default, or "base64") is the wire format only: vectors come back as floats
+        either way."""
         model = model or self.aliases.embedding
         items = [inputs] if isinstance(inputs, str) else list(inputs)
         if not items:
@@ -422,11 +423,11 @@ class Client:
             if multimodal
             else items
         )
-        kwargs: dict[str, Any] = {}
+        # The openai client asks for base64 unless told otherwise; not every backend behind a LiteLLM gateway accepts
+        # that, so the SDK asks for floats unless the caller chose.
+        kwargs: dict[str, Any] = {"encoding_format": encoding_format or "float"}
         if dimensions is not None:
             kwargs["dimensions"] = dimensions
-        if encoding_format is not None:
-            kwargs["encoding_format"] = encoding_format
         with self._errors("embed", model):
             reply = self.openai.embeddings.create(
                 model=model,
