@@ -40,12 +40,10 @@ def words_from_alignment(text: str, items: Sequence[Aligned], duration: float) -
     spans: list[tuple[int, int] | None] = []
     pos = 0
     for item in items:
-        idx = text.find(item.text, pos) if item.text else -1
-        if idx < 0:
-            spans.append(None)
-            continue
-        spans.append((idx, idx + len(item.text)))
-        pos = idx + len(item.text)
+        span = _find(text, item.text, pos)
+        spans.append(span)
+        if span is not None:
+            pos = span[1]
     words: list[Word] = []
     cut = 0  # text before `cut` belongs to earlier words
     prev_start = 0.0
@@ -75,6 +73,19 @@ def words_from_alignment(text: str, items: Sequence[Aligned], duration: float) -
         prev_start, prev_end = start, stop
     del prev_end
     return words
+
+
+def _find(text: str, unit: str, pos: int) -> tuple[int, int] | None:
+    """Where the aligner's `unit` is in `text` from `pos`: literally, or with the punctuation it stripped ("pm" in
+    "p.m.")."""
+    if not unit:
+        return None
+    idx = text.find(unit, pos)
+    if idx >= 0:
+        return idx, idx + len(unit)
+    pattern = r"[^\w\s]*".join(re.escape(ch) for ch in unit)
+    match = re.compile(pattern).search(text, pos)
+    return (match.start(), match.end()) if match else None
 
 
 def _clamp(value: float, duration: float) -> float:

@@ -1,0 +1,75 @@
+"""The server with the real engine: qwen-asr's Qwen3ASRModel and forced aligner on the lab's tiny random models (CPU).
+
+The transcripts are gibberish (random weights); what is checked is that the real loading, feature extraction,
+batched generation, alignment and every format work, and that times stay inside the audio.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from conftest import LAB_MODELS, encode, post, tone
+from litellm_local_asr.app import create_app
+from litellm_local_asr.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def real_app():
+    model, aligner = LAB_MODELS / "qwen3-asr", LAB_MODELS / "qwen3-forced-aligner"
+    if not (model / "config.json").is_file() or not (aligner / "config.json").is_file():
+        if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
+            pytest.fail(f"lab ASR models missing under {LAB_MODELS}: scripts/deploy builds them")
+        pytest.skip(f"no lab ASR models under {LAB_MODELS} (scripts/build_lab_asr_models.py --out ...)")
+    settings = Settings(
+        model=str(model),
+        aligner=str(aligner),
+        device="cpu",
+        max_new_tokens=12,
+        min_new_tokens_budget=6,
+        new_tokens_per_second=1.0,
+        max_batch_size=4,
+        batch_wait_ms=50,
+    )
+    app = create_app(settings)
+    yield app
+    app.extensions["asr"]["batcher"].close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "srt", "vtt", "verbose_json"])
+def test_every_format_with_the_real_engine(real_app, speech_wav, fmt) -> None:
+    with real_app.test_client() as c:
+        r = post(c, speech_wav, response_format=fmt, **{"timestamp_granularities[]": ["word", "segment"]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    if fmt == "verbose_json":
+        body = r.json
+        duration = body["duration"]
+        for key in ("words", "segments"):
+            items = body[key]
+            assert [i["start"] for i in items] == sorted(i["start"] for i in items)
+            assert all(0.0 <= i["start"] <= i["end"] <= duration for i in items)
+        assert all(v is not None for s in body["segments"] for v in s.values())
+    elif fmt == "json":
+        assert isinstance(r.json["text"], str)
+    elif fmt == "vtt":
+        assert r.get_data(as_text=True).startswith("WEBVTT")
+
+
+def test_forced_language_and_concurrent_batching(real_app) -> None:
+    codes = []
+
+    def one(i: int) -> None:
+        with real_app.test_client() as c:
+            codes.append(
+                post(c, encode(tone(1.0 + i * 0.3), 16000), language="en", response_format="verbose_json").status_code
+            )
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert codes == [200] * 4
+    metrics = real_app.test_client().get("/metrics").get_data(as_text=True)
+    assert "asr_batch_size_count" in metrics
