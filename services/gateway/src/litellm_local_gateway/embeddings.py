@@ -16,11 +16,19 @@ import string
 from typing import Any
 
 import httpx
+import litellm
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import EmbeddingResponse, Usage
 
+PROVIDER = "litellm-local-embed"
 DEFAULT_INSTRUCTION = "Represent the user's input."
 PASSED_PARAMS = ("dimensions", "encoding_format", "user")
+
+# LiteLLM refuses every OpenAI embedding parameter (`dimensions`, `encoding_format`, ...) for a custom provider
+# unless the provider is listed as OpenAI-compatible; ours takes exactly OpenAI's parameters, so say so. (The list
+# only drives parameter checks: embedding calls still reach this handler through `custom_provider_map`.)
+if PROVIDER not in litellm.openai_compatible_providers:
+    litellm.openai_compatible_providers.append(PROVIDER)
 
 
 def _instruction(text: str | None, default: str) -> str:
@@ -127,7 +135,8 @@ class MultimodalEmbeddings(CustomLLM):
             raise CustomLLMError(status_code=500, message="the embedding deployment has no api_base")
         url = api_base.rstrip("/") + "/embeddings"
         params = {k: optional_params[k] for k in PASSED_PARAMS if optional_params.get(k) is not None}
-        instruction = optional_params.get("instruction") or DEFAULT_INSTRUCTION
+        extra = optional_params.get("extra_body") or {}
+        instruction = optional_params.get("instruction") or extra.get("instruction") or DEFAULT_INSTRUCTION
         items = input if isinstance(input, list) else [input]
         if not items:
             raise CustomLLMError(status_code=400, message="`input` is empty: give at least one text or image")
