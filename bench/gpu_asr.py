@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""GPU smoke run and real-time factor of the ASR server's engine on real-size random-weight models.
+
+Builds random-weight Qwen3-ASR-0.6B and Qwen3-ForcedAligner-0.6B architectures (scripts/build_lab_asr_models.py
+--size 0.6b: the real layer counts and widths, a small locally trained tokenizer), loads them through the server's
+own QwenEngine and Batcher (services/asr) on CUDA in bf16 with the VRAM share enforced in the process, and reports:
+
+  * transcription at concurrency 1, 8 and 64 (requests submitted together, batched by the server's batcher):
+    wall time, real-time factor (wall / audio seconds) and audio seconds per second;
+  * forced alignment (the word-timestamp pass) on a realistic transcript, at the same batch sizes.
+
+Random weights never emit end-of-text, so every request generates exactly its token budget; the budget is set to a
+realistic count (--tokens-per-second of audio, default 4: ~2.5 spoken English words/s), so the timings stand for
+real speech. Random transcripts decode mostly to nothing with the small tokenizer, which is why alignment is timed
+on a synthetic transcript of the same length instead.
+
+Needs torch with CUDA, transformers==4.57.6, accelerate==1.12.0 and qwen-asr==0.0.6 (installed --no-deps: the
+modules it imports only for Japanese/Korean word splitting, resampling and file loading are stubbed when missing).
+
+Usage: python bench/gpu_asr.py [--out DIR] [--seconds 30] [--concurrency 1,8,64] [--gpu-memory-gb 16]
+Writes the report as JSON to stdout and to $OUT/gpu_asr.json when OUT is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "services" / "asr" / "src"))
+
+
+def _stub_optional_modules() -> list[str]:
+    """qwen-asr imports these at module level but the bench never uses them (Japanese/Korean tokenization,
+    resampling of non-16 kHz input, audio files, PyAV decoding); stub whichever is missing."""
+    stubbed = []
+    for name in ("nagisa", "librosa", "soundfile", "av"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = types.ModuleType(name)
+            stubbed.append(name)
+    return stubbed
+
+
+def _load_builder():
+    spec = importlib.util.spec_from_file_location("build_lab_asr_models", ROOT / "scripts" / "build_lab_asr_models.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_concurrent(fn, n: int) -> float:
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            fn()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "asr-bench-models")
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio length of each request")
+    parser.add_argument("--concurrency", default="1,8,64")
+    parser.add_argument("--tokens-per-second", type=float, default=4.0, help="generated tokens per second of audio")
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--gpu-memory-gb", type=float, default=16.0)
+    parser.add_argument("--skip-align", action="store_true")
+    parser.add_argument("--size", choices=["0.6b", "tiny"], default="0.6b", help="tiny: a CPU dry run of this script")
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    args = parser.parse_args()
+
+    stubbed = _stub_optional_modules()
+    import numpy as np
+    import torch
+
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print("CUDA is not available", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    builder = _load_builder()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model_dir = builder.build("qwen3-asr", args.out, args.size)
+    aligner_dir = builder.build("qwen3-forced-aligner", args.out, args.size)
+    build_s = time.perf_counter() - t0
+
+    from litellm_local_asr.batching import Batcher
+    from litellm_local_asr.engine import Job, QwenEngine
+    from litellm_local_asr.settings import Settings
+
+    budget = round(args.seconds * args.tokens_per_second)
+    settings = Settings(
+        model=str(model_dir),
+        aligner=None if args.skip_align else str(aligner_dir),
+        device=args.device,
+        dtype="bfloat16" if cuda else "float32",
+        gpu_memory_gb=args.gpu_memory_gb,
+        max_batch_size=args.max_batch_size,
+        batch_wait_ms=20,
+        max_new_tokens=budget,
+        min_new_tokens_budget=budget,
+        new_tokens_per_second=0.001,
+        max_queue=4096,
+    )
+    t0 = time.perf_counter()
+    engine = QwenEngine(settings)
+    load_s = time.perf_counter() - t0
+    params = sum(p.numel() for p in engine.model.model.parameters())
+    batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000, settings.max_queue)
+
+    def _sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(int(args.seconds * 16000))).astype(np.float32)
+
+    def one() -> None:
+        batcher.submit(Job(audio=audio), timeout_s=3600)
+
+    _run_concurrent(one, 1)  # warm-up: kernels, allocator
+    report: dict = {
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "torch": torch.__version__,
+        "asr_parameters": params,
+        "build_seconds": round(build_s, 1),
+        "load_seconds": round(load_s, 1),
+        "audio_seconds_per_request": args.seconds,
+        "generated_tokens_per_request": budget,
+        "max_batch_size": args.max_batch_size,
+        "vram_share_gb": args.gpu_memory_gb,
+        "stubbed_modules": stubbed,
+        "transcription": [],
+        "alignment": [],
+    }
+    for c in [int(x) for x in args.concurrency.split(",")]:
+        _sync()
+        wall = _run_concurrent(one, c)
+        audio_s = c * args.seconds
+        report["transcription"].append(
+            {
+                "concurrency": c,
+                "wall_seconds": round(wall, 3),
+                "rtf": round(wall / audio_s, 5),
+                "audio_seconds_per_second": round(audio_s / wall, 1),
+            }
+        )
+        print(json.dumps(report["transcription"][-1]), file=sys.stderr)
+
+    aligner = engine.model.forced_aligner
+    if aligner is not None:
+        words = ("the quick brown fox jumps over the lazy dog " * 40).split()[: int(args.seconds * 2.5)]
+        transcript = " ".join(words)
+        aligner.align(audio=[(audio, 16000)], text=[transcript], language=["English"])  # warm-up
+        for c in [int(x) for x in args.concurrency.split(",")]:
+            _sync()
+            t0 = time.perf_counter()
+            for start in range(0, c, args.max_batch_size):
+                n = min(args.max_batch_size, c - start)
+                aligner.align(audio=[(audio, 16000)] * n, text=[transcript] * n, language=["English"] * n)
+            _sync()
+            wall = time.perf_counter() - t0
+            report["alignment"].append(
+                {"batch": c, "wall_seconds": round(wall, 3), "rtf": round(wall / (c * args.seconds), 5)}
+            )
+    report["peak_vram_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None
+    batcher.close()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "gpu_asr.json").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
