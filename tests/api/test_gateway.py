@@ -106,3 +106,11 @@ def test_no_key_is_401(client: openai.OpenAI) -> None:
     )
     with pytest.raises(openai.AuthenticationError):
         anonymous.models.list()
+
+
+def test_wrong_key_is_401_with_a_message(client: openai.OpenAI) -> None:
+    wrong = openai.OpenAI(base_url=str(client.base_url), api_key="sk-not-the-key-0123456789", max_retries=0, timeout=30)
+    with pytest.raises(openai.AuthenticationError) as err:
+        wrong.chat.completions.create(model="completions", messages=[{"role": "user", "content": "hi"}], max_tokens=1)
+    assert err.value.status_code == 401
+    assert "invalid API key" in str(err.value)
