@@ -58,7 +58,7 @@ build_lab_artefacts() {
 }
 
 # The ASR models need qwen-asr, which pins transformers 4.57: their own venv, .venv-labasr, which also holds the ASR
-# server (services/asr, editable) and runs its tests.
+# server's dependencies (services/asr) and runs its tests.
 build_lab_asr_models() {
   local stamp="$ASR_VENV/.requirements.sha256" want
   want=$(cat "$ROOT/requirements/lab-asr-models.txt" "$ROOT/services/asr/pyproject.toml" | sha256sum | cut -d' ' -f1)
@@ -67,8 +67,14 @@ build_lab_asr_models() {
     python3 -m venv "$ASR_VENV"
     local extra=()
     [[ -n ${LAB_TORCH_INDEX_URL:-} ]] && extra+=(--extra-index-url "$LAB_TORCH_INDEX_URL")
+    # Installed from a copy: a build inside services/asr would leave an egg-info there, which the deploy copies to
+    # the hosts and their own build rewrites (a change on every converge). Tests import the working tree's source.
+    local src
+    src=$(mktemp -d)
+    cp -r "$ROOT/services/asr/." "$src/"
     "$ASR_VENV/bin/pip" install -q --find-links "$LAB_CACHE/wheels" "${extra[@]}" \
-      -r "$ROOT/requirements/lab-asr-models.txt" -e "$ROOT/services/asr[test]"
+      -r "$ROOT/requirements/lab-asr-models.txt" "$src[test]"
+    rm -rf "$src"
     echo "$want" >"$stamp"
   fi
   log "building lab ASR models into $LAB_CACHE/models"

@@ -19,7 +19,12 @@ def test_asr_server_suite() -> None:
         if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
             pytest.fail(".venv-labasr is missing: scripts/deploy builds it")
         pytest.skip(".venv-labasr is missing (scripts/deploy builds it)")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT / "services/asr/src"),
+    }
     proc = subprocess.run(
         [str(ASR_PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", "services/asr/tests"],
         cwd=ROOT,
