@@ -160,14 +160,16 @@ def lab_hosts(count: int) -> list[Host]:
 
 
 def group_members(hosts: Sequence[Host]) -> dict[str, list[str]]:
-    """Ansible groups: lab-a is blackwell+gateway, lab-b embedding; further hosts alternate blackwell/embedding."""
-    groups: dict[str, list[str]] = {"blackwell": [], "embedding": [], "gateway": []}
+    """Ansible groups: lab-a is blackwell+gateway, lab-b embedding+monitoring; further hosts alternate
+    blackwell/embedding."""
+    groups: dict[str, list[str]] = {"blackwell": [], "embedding": [], "gateway": [], "monitoring": []}
     for index, host in enumerate(hosts):
         if index == 0:
             groups["blackwell"].append(host.name)
             groups["gateway"].append(host.name)
         elif index == 1:
             groups["embedding"].append(host.name)
+            groups["monitoring"].append(host.name)
         else:
             groups["blackwell" if index % 2 == 0 else "embedding"].append(host.name)
     return groups

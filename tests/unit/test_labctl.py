@@ -168,11 +168,13 @@ def test_groups_for_two_and_five_hosts() -> None:
         "blackwell": ["lab-a"],
         "embedding": ["lab-b"],
         "gateway": ["lab-a"],
+        "monitoring": ["lab-b"],
     }
     assert labctl.group_members(labctl.lab_hosts(5)) == {
         "blackwell": ["lab-a", "lab-c", "lab-e"],
         "embedding": ["lab-b", "lab-d"],
         "gateway": ["lab-a"],
+        "monitoring": ["lab-b"],
     }
 
 
@@ -214,6 +216,7 @@ def test_inventory_structure() -> None:
     assert set(inventory["children"]["blackwell"]["hosts"]) == {"lab-a", "lab-c"}
     assert set(inventory["children"]["embedding"]["hosts"]) == {"lab-b"}
     assert set(inventory["children"]["gateway"]["hosts"]) == {"lab-a"}
+    assert set(inventory["children"]["monitoring"]["hosts"]) == {"lab-b"}
     variables = inventory["vars"]
     assert variables["ansible_user"] == "root"
     assert variables["ansible_ssh_private_key_file"] == "/srv/fake-key"
@@ -237,6 +240,7 @@ def test_inventory_with_no_sources_and_one_host() -> None:
     inventory = yaml.safe_load(text)["all"]
     assert inventory["vars"]["litellm_local_lab_find_links"] == []
     assert inventory["children"]["embedding"] == {}
+    assert inventory["children"]["monitoring"] == {}
 
 
 @pytest.mark.parametrize("value", ["yes", "true", "null", "1.5", "12", "1e3", "0x1f", "a: b", "#x", "-o x", ""])
