@@ -24,6 +24,7 @@ Writes the report as JSON to stdout and to $OUT/gpu_asr.json when OUT is set.
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -45,7 +46,9 @@ def _stub_optional_modules() -> list[str]:
         try:
             importlib.import_module(name)
         except ImportError:
-            sys.modules[name] = types.ModuleType(name)
+            stub = types.ModuleType(name)
+            stub.__spec__ = importlib.machinery.ModuleSpec(name, None)  # importlib.util.find_spec() needs one
+            sys.modules[name] = stub
             stubbed.append(name)
     return stubbed
 
