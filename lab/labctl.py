@@ -4,6 +4,7 @@
     python3 lab/labctl.py up [--hosts N]     # idempotent; default 2 hosts
     python3 lab/labctl.py list
     python3 lab/labctl.py ssh lab-a [cmd...]
+    python3 lab/labctl.py reboot lab-b       # systemd-nspawn exits on a reboot; labctl boots the host again
     python3 lab/labctl.py down [--purge]
 
 Everything machine-specific (Debian mirror, DNS servers, local wheel directories, local CAs) is read from the
@@ -466,6 +467,9 @@ def render_inventory(hosts: Sequence[Host], pip_sources: PipSources, key_path: P
         "litellm_local_pip_cache_dir": SHARED_MOUNTS[1].target,
         "litellm_local_lab_models_dir": SHARED_MOUNTS[2].target,
         "litellm_local_lab_wheels_dir": SHARED_MOUNTS[3].target,
+        # The control node runs the lab's tests, which also call the backends directly: the host firewall admits it
+        # to the backend ports, besides the gateway and monitoring hosts (roles/firewall).
+        "firewall_backend_client_networks": [f"{GATEWAY}/32"],
     }
     children = {
         group: {"hosts": {name: {} for name in names}} if names else {} for group, names in group_members(hosts).items()
@@ -1224,6 +1228,30 @@ def cmd_down(args: argparse.Namespace) -> None:
     say("lab is down")
 
 
+def cmd_reboot(args: argparse.Namespace) -> None:
+    """Reboot a host as a real machine reboots: systemd inside it shuts down and systemd-nspawn exits (nspawn does
+    not restart a container by itself), then the host is booted again the way `up` boots it."""
+    host = Host.from_name(args.name)
+    old_pid = host_pid(host)
+    if old_pid is None:
+        raise LabError(f"{host.name} is not running (python3 lab/labctl.py up)")
+    ctx = lab_context(known_hosts())
+    say(f"{host.name}: rebooting (systemd-nspawn pid {old_pid})")
+    proc = ssh_run(host, "systemctl --no-block reboot", timeout=30)
+    if proc.returncode not in (0, 255):  # 255: ssh lost the connection to the host going down
+        raise LabError(f"{host.name}: `systemctl reboot` failed: {proc.stderr.strip()[-800:]}")
+    started = time.monotonic()
+    while host_pid(host) is not None:
+        if time.monotonic() - started > args.timeout:
+            raise LabError(f"{host.name}: still running {args.timeout:.0f}s after the reboot request")
+        time.sleep(0.5)
+    say(f"{host.name}: shut down after {time.monotonic() - started:.1f}s; booting again")
+    configure_host(host, ctx)
+    start_host(host, ctx)
+    state = wait_for_host(host, args.timeout)
+    say(f"{host.name}: {state} {time.monotonic() - started:.1f}s after the reboot request")
+
+
 def cmd_ssh(args: argparse.Namespace) -> None:
     host = Host.from_name(args.name)
     if host_pid(host) is None:
@@ -1243,6 +1271,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     down = commands.add_parser("down", help="stop and remove all hosts, the bridge and the NAT rules")
     down.add_argument("--purge", action="store_true", help="also remove the cached base rootfs and the ssh key")
     down.set_defaults(func=cmd_down)
+    reboot = commands.add_parser("reboot", help="reboot a host (shut down inside, then booted again)")
+    reboot.add_argument("name", help="host name, e.g. lab-b")
+    reboot.add_argument("--timeout", type=float, default=BOOT_TIMEOUT_S, help="seconds for each of shutdown and boot")
+    reboot.set_defaults(func=cmd_reboot)
     ssh = commands.add_parser("ssh", help="ssh into a host as root")
     ssh.add_argument("name", help="host name, e.g. lab-a")
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="command to run instead of a shell")
@@ -1254,7 +1286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         require_root()
-        if args.func in (cmd_up, cmd_down):
+        if args.func in (cmd_up, cmd_down, cmd_reboot):
             with lab_lock():
                 args.func(args)
         else:

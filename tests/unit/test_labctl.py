@@ -232,6 +232,7 @@ def test_inventory_structure() -> None:
     assert variables["litellm_local_pip_cache_dir"] == "/var/cache/litellm-local-lab-pip"
     assert variables["litellm_local_lab_models_dir"] == "/srv/lab-models"
     assert variables["litellm_local_lab_wheels_dir"] == "/srv/lab-wheels"
+    assert variables["firewall_backend_client_networks"] == ["10.77.0.1/32"]
 
 
 def test_inventory_with_no_sources_and_one_host() -> None:
@@ -299,3 +300,17 @@ def test_nft_ruleset_only_touches_the_lab_tables() -> None:
         "table ip litellm_local_lab_nat",
     }
     assert "ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 masquerade" in rules
+
+
+def test_reboot_verb_parses_a_host_name_and_timeout() -> None:
+    args = labctl.parse_args(["reboot", "lab-b", "--timeout", "90"])
+    assert args.func is labctl.cmd_reboot
+    assert (args.name, args.timeout) == ("lab-b", 90.0)
+    assert labctl.parse_args(["reboot", "lab-a"]).timeout == labctl.BOOT_TIMEOUT_S
+    with pytest.raises(SystemExit):
+        labctl.parse_args(["reboot"])
+
+
+def test_reboot_refuses_a_name_that_is_not_a_lab_host() -> None:
+    with pytest.raises(labctl.LabError, match="not a lab host name"):
+        labctl.cmd_reboot(labctl.parse_args(["reboot", "gpu-a"]))
