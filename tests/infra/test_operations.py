@@ -1,0 +1,141 @@
+"""Operations in the lab: litellm-local.target, journald identifiers, the gateway's /metrics, Prometheus' targets."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, hostvars, lab_host, lab_inventory, require_lab
+
+pytestmark = pytest.mark.lab
+
+
+@functools.cache
+def units_by_host() -> dict[str, list[dict]]:
+    """litellm_local_units of every lab host, templated by Ansible (inventory/group_vars/all/main.yml)."""
+    if not lab_inventory():
+        return {}
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+    }
+    proc = subprocess.run(
+        ["ansible", "-i", str(LAB_INVENTORY), "all", "-m", "ansible.builtin.debug", "-a", "var=litellm_local_units"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    # The JSON document starts at the first line that is "{" (the task timer of ansible.cfg prints around it).
+    start = proc.stdout.index("\n{\n") + 1 if not proc.stdout.startswith("{") else 0
+    document, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
+    hosts = document["plays"][0]["tasks"][0]["hosts"]
+    return {name: result["litellm_local_units"] for name, result in sorted(hosts.items())}
+
+
+def host_names() -> list[str]:
+    return sorted(units_by_host()) or ["(no lab)"]
+
+
+def http_status(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return -1
+
+
+def master_key() -> str:
+    out = subprocess.run(
+        ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.partition("=")[::2] for line in out.splitlines())["OPENAI_API_KEY"]
+
+
+@pytest.fixture(autouse=True)
+def _lab() -> None:
+    require_lab()
+
+
+@pytest.mark.parametrize("host_name", host_names())
+def test_target_groups_the_units_of_the_host(host_name: str) -> None:
+    host = lab_host(host_name)
+    target = host.service("litellm-local.target")
+    assert target.is_enabled and target.is_running
+    members = host.check_output("systemctl list-dependencies --plain --no-pager litellm-local.target")
+    for unit in units_by_host()[host_name]:
+        name = f"{unit['unit']}.service"
+        assert name in members, f"{name} is not wanted by litellm-local.target:\n{members}"
+        props = host.service(unit["unit"]).systemd_properties
+        assert "litellm-local.target" in props["PartOf"], props["PartOf"]
+        assert props["SyslogIdentifier"] == unit["unit"], "journalctl -t <unit> must find the service's lines"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host_name", host_names())
+def test_restarting_the_target_restarts_every_unit_healthy(host_name: str) -> None:
+    host = lab_host(host_name)
+    units = units_by_host()[host_name]
+    address = hostvars(host_name)["ansible_host"]
+
+    def started() -> dict[str, str]:
+        return {
+            u["unit"]: host.check_output(f"systemctl show -p ExecMainStartTimestampMonotonic --value {u['unit']}")
+            for u in units
+        }
+
+    before = started()
+    result = host.run("timeout 900 systemctl restart litellm-local.target")
+    assert result.rc == 0, result.stderr + host.run("systemctl list-dependencies litellm-local.target").stdout
+    after = started()
+    for unit in units:
+        name = unit["unit"]
+        assert after[name] != before[name], f"{name} was not restarted"
+        assert host.service(name).is_running, host.run(f"journalctl -u {name} -n 40 --no-pager").stdout
+        assert http_status(f"http://{address}:{unit['port']}{unit['health']}") == 200, f"{name} is not healthy"
+
+
+@pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
+def test_gateway_metrics_need_the_key(host_name: str) -> None:
+    url = f"http://{hostvars(host_name)['ansible_host']}:{hostvars(host_name).get('litellm_port', 8200)}/metrics"
+    assert http_status(url) == 401
+    assert http_status(url, "sk-wrong-key-0000000000000000") == 401
+    assert http_status(url, master_key()) == 200
+
+
+@pytest.mark.parametrize("host_name", group_hosts("monitoring") or ["(no lab)"])
+def test_prometheus_scrapes_every_service_and_all_are_up(host_name: str) -> None:
+    base = f"http://{hostvars(host_name)['ansible_host']}:9090"
+    expected = {(h, u["unit"]) for h, units in units_by_host().items() for u in units}
+    deadline, seen = time.monotonic() + 180, {}
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/v1/targets?state=active", timeout=10) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+        seen = {(t["labels"].get("host"), t["labels"].get("unit")): t for t in targets if "unit" in t["labels"]}
+        if set(seen) >= expected and all(seen[key]["health"] == "up" for key in expected):
+            break
+        time.sleep(5)
+    assert set(seen) >= expected, f"not scraped: {sorted(expected - set(seen))}"
+    down = {f"{h}/{u}": seen[(h, u)]["lastError"] for h, u in expected if seen[(h, u)]["health"] != "up"}
+    assert not down, f"targets down: {down}"
+    with urllib.request.urlopen(f"{base}/api/v1/rules?type=alert", timeout=10) as response:
+        alerts = {r["name"] for g in json.load(response)["data"]["groups"] for r in g["rules"]}
+    assert {"ServiceDown", "HighErrorRate", "QueueSaturated", "GpuMemoryNearBudget"} <= alerts
