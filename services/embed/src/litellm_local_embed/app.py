@@ -147,7 +147,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
             metrics.request_seconds.observe(time.monotonic() - started)
         return response
 
-    @app.get("/health", responses={503: _ERRORS[503]})
+    @app.get(
+        "/health", response_class=Response, responses={200: {"description": "Ready (empty body)"}, 503: _ERRORS[503]}
+    )
     async def health(request: Request) -> Response:
         """200 once the model is loaded and the batching worker runs."""
         batcher: Batcher | None = getattr(request.app.state, "batcher", None)
@@ -249,9 +251,9 @@ def _to_inputs(body: EmbeddingRequest, settings: Settings) -> list[_Pending]:
                 raise InputError(f"{param} is an empty string", param=param)
             pending.append(_Pending(EmbedInput(kind="text", text=v)))
         else:
-            item = MultimodalItem(text=v) if isinstance(v, str) else v
             if isinstance(v, str) and not v:
                 raise InputError(f"{param} is an empty string", param=param)
+            item = MultimodalItem(text=v) if isinstance(v, str) else v
             instruction = item.instruction or body.instruction or settings.default_instruction
             urls = [(item.image, f"{param}.image")] if item.image else []
             messages = conversation(item.text, len(urls), instruction, settings.default_instruction)
@@ -303,7 +305,10 @@ async def _prepare_all(
                 decode_image(data, settings, param) for data, (_, param) in zip(raw, p.image_urls, strict=True)
             ]
             p.item.images = images
-            return engine.prepare(p.item)
+            try:
+                return engine.prepare(p.item)
+            except StopIteration as exc:  # cannot cross into an asyncio future: it would hang the request
+                raise RuntimeError(f"StopIteration in prepare: {exc}") from exc
 
         where, param = ("the messages", "messages") if chat_form else (f"input[{index}]", f"input[{index}]")
         try:

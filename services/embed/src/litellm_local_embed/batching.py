@@ -47,7 +47,7 @@ class Batcher:
         retry_after_s: int,
         metrics: Metrics,
     ) -> None:
-        self._embed = embed
+        self._embed_fn = embed
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_wait_s
@@ -59,6 +59,12 @@ class Batcher:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._task: asyncio.Task | None = None
         self.batches = 0
+
+    def _embed(self, batch: list[Prepared]) -> np.ndarray:
+        try:
+            return self._embed_fn(batch)
+        except StopIteration as exc:  # cannot cross into an asyncio future: it would hang the requests
+            raise RuntimeError(f"StopIteration in the forward pass: {exc}") from exc
 
     @property
     def running(self) -> bool:

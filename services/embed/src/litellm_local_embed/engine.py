@@ -122,6 +122,8 @@ class QwenVLEmbeddingEngine:
     def prepare(self, item: EmbedInput) -> Prepared:
         if item.kind == "tokens":
             ids = list(item.token_ids or [])
+            if any(not 0 <= i < self.vocab_size for i in ids):
+                raise InputError(f"token ids must lie in [0, {self.vocab_size - 1}]")
             return self._checked(torch.tensor(ids, dtype=torch.long), None, None)
         if item.kind == "text":
             ids = self.processor.tokenizer(item.text or "", add_special_tokens=True)["input_ids"]
@@ -138,6 +140,11 @@ class QwenVLEmbeddingEngine:
             )
         except Exception as exc:  # a template's raise_exception(), a malformed conversation
             raise InputError(f"the chat template refused these messages: {exc}", param="messages") from exc
+        image_token = getattr(self.processor, "image_token", None)
+        if image_token and prompt.count(image_token) != len(item.images):
+            raise InputError(
+                f"the text holds the model's image placeholder token ({image_token}) outside an image; remove it"
+            )
         try:
             out = self.processor(
                 text=[prompt],
@@ -146,8 +153,8 @@ class QwenVLEmbeddingEngine:
                 add_special_tokens=False,
                 **({"images_kwargs": self._images_kwargs} if item.images and self._images_kwargs else {}),
             )
-        except (ValueError, TypeError, IndexError) as exc:
-            raise InputError(f"the input could not be processed: {exc}") from exc
+        except (ValueError, TypeError, IndexError, KeyError, StopIteration) as exc:
+            raise InputError(f"the input could not be processed: {type(exc).__name__}: {exc}") from exc
         grid = out.get("image_grid_thw") if item.images else None
         pixels = out.get("pixel_values") if item.images else None
         return self._checked(out["input_ids"][0], pixels, grid)

@@ -75,6 +75,13 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+def _inside_object(loc: tuple) -> bool:
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("function-after[") and "MultimodalItem" in part:
+            return i + 1 < len(loc)
+    return False
+
+
 _BRANCH_TAGS = {"str", "int", "MultimodalItem", "ImageURL"}
 _INPUT_SHAPES = (
     "`input` must be a string, a list of strings, a list of token ids, a list of lists of token ids, or a list of "
@@ -96,6 +103,10 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         where = _loc(tuple(err.get("loc", ())))
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         return (f"{where}: {msg}" if where else msg), where or None
+    # An object in `input` that is wrong inside (an unknown key, a number for text): say what, not every branch.
+    inside = [e for e in errors if _inside_object(tuple(e.get("loc", ())))]
+    if inside:
+        return "; ".join(f"{_loc(tuple(e['loc']))}: {e.get('msg')}" for e in inside[:3]), _loc(tuple(inside[0]["loc"]))
     if all(tuple(e.get("loc", ()))[:2] == ("body", "input") for e in errors):
         return _INPUT_SHAPES, "input"
     msgs = []
