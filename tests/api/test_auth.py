@@ -1,0 +1,106 @@
+"""Authentication at the gateway (issue 7): no key and a wrong key get 401 with an OpenAI error body and never reach
+a backend; /metrics and the admin routes need the key."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, group_hosts, hostvars, lab_host, require_lab
+
+pytestmark = pytest.mark.lab
+
+WRONG = "sk-not-the-key-0123456789abcdef"
+UNAUTHENTICATED = {"none": None, "empty": "", "wrong": WRONG, "not-bearer": "Basic " + WRONG}
+ENDPOINTS = [
+    ("POST", "/v1/chat/completions", {"model": "completions", "messages": [{"role": "user", "content": "hi"}]}),
+    ("POST", "/v1/embeddings", {"model": "embedding", "input": "hi"}),
+    ("GET", "/v1/models", None),
+    ("POST", "/v1/audio/transcriptions", {}),
+]
+ADMIN = [
+    ("GET", "/metrics/"),
+    ("GET", "/health"),
+    ("POST", "/key/generate"),
+    ("POST", "/model/new"),
+    ("GET", "/model/info"),
+    ("POST", "/config/update"),
+    ("GET", "/get/config/callbacks"),
+    ("POST", "/user/new"),
+    ("GET", "/routes"),
+    ("GET", "/debug/asyncio-tasks"),
+]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> tuple[str, str]:
+    require_lab()
+    key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
+    return f"http://{hostvars(group_hosts('gateway')[0])['ansible_host']}:8200", key
+
+
+def call(method: str, url: str, body: dict | None, auth: str | None) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = auth if auth.startswith("Basic") or not auth else f"Bearer {auth}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def backend_requests() -> int:
+    """Requests the gateway's backends have finished, from their own /metrics (read on their hosts)."""
+    gateway = group_hosts("gateway")[0]
+    config = yaml.safe_load(lab_host(gateway).file("/etc/litellm-local/litellm.yaml").content_string)
+    total = 0
+    for base in {m["litellm_params"]["api_base"].removesuffix("/v1") for m in config["model_list"]}:
+        text = lab_host(gateway).run(f"curl -s -m 5 {base}/metrics").stdout
+        for line in text.splitlines():
+            if re.match(r"^(vllm:request_success_total|http_requests_total|[a-z_]*requests_total)\{", line):
+                total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS])
+@pytest.mark.parametrize("auth", UNAUTHENTICATED.values(), ids=UNAUTHENTICATED.keys())
+def test_no_or_wrong_key_is_401_with_an_openai_error(gateway, method, path, body, auth) -> None:
+    base, _ = gateway
+    status, raw = call(method, base + path, body, auth)
+    assert status == 401, raw[:300]
+    error = json.loads(raw)["error"]
+    assert isinstance(error["message"], str) and "API key" in error["message"]
+
+
+def test_rejected_requests_never_reach_a_backend(gateway) -> None:
+    base, _ = gateway
+    before = backend_requests()
+    for auth in UNAUTHENTICATED.values():
+        for method, path, body in ENDPOINTS[:2]:
+            for _ in range(5):
+                assert call(method, base + path, body, auth)[0] == 401
+    after = backend_requests()
+    print(f"backend requests before {before}, after 40 rejected requests {after}")
+    assert after == before, "a request without the key reached a backend"
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN, ids=[a[1] for a in ADMIN])
+def test_metrics_and_admin_routes_need_the_key(gateway, method, path) -> None:
+    base, _ = gateway
+    for auth in (None, WRONG):
+        status, raw = call(method, base + path, {} if method == "POST" else None, auth)
+        assert status == 401, f"{method} {path} with {auth!r}: {status} {raw[:200]!r}"
+
+
+def test_metrics_with_the_key(gateway) -> None:
+    base, key = gateway
+    status, raw = call("GET", base + "/metrics/", None, key)
+    assert status == 200 and b"litellm" in raw
