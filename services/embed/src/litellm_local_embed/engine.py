@@ -81,6 +81,9 @@ class QwenVLEmbeddingEngine:
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.dtype = getattr(torch, settings.dtype)
+        if self.device.type == "cuda" and settings.gpu_memory_gb:
+            total = torch.cuda.get_device_properties(self.device).total_memory
+            torch.cuda.set_per_process_memory_fraction(min(settings.gpu_memory_gb * 2**30 / total, 1.0), self.device)
         started = time.monotonic()
         kwargs = {"revision": settings.revision} if settings.revision else {}
         self.processor = AutoProcessor.from_pretrained(settings.model, **kwargs)

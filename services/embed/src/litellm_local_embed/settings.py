@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     # fraction of the float32 rate. See docs/embeddings.md.
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     attention: Literal["sdpa", "eager"] = "sdpa"
+    gpu_memory_gb: float = Field(0, ge=0, description="VRAM cap in GB on CUDA (0: no cap).")
     torch_threads: int = Field(0, ge=0, description="CPU threads of torch (0: torch's default).")
 
     # The method.
