@@ -129,8 +129,8 @@ def cases() -> list[tuple[str, str, str, object, str | None]]:
 # LiteLLM's own answers that break the rule (found by this corpus; the gateway has no hook before its body parsing).
 KNOWN_GATEWAY_GAPS = {
     ("chat", "not-an-object"): "LiteLLM answers a JSON array body with 500 'Internal server error'",
-    ("asr", "json-instead-of-form"): "LiteLLM answers a transcription without a file with FastAPI's 422 {'detail': ...}",
-    ("asr", "missing-file"): "LiteLLM answers a transcription without a file with FastAPI's 422 {'detail': ...}",
+    ("asr", "json-instead-of-form"): "LiteLLM: a transcription without a file is FastAPI's 422 {'detail': ...}",
+    ("asr", "missing-file"): "LiteLLM: a transcription without a file is FastAPI's 422 {'detail': ...}",
 }
 
 PATHS = {
