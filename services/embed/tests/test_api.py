@@ -46,6 +46,7 @@ def test_openai_form_string_and_list(client) -> None:
         "total_tokens": 2,
         "completion_tokens": 0,
         "prompt_tokens_details": None,
+        "completion_tokens_details": None,
     }
     many = vectors(client.post("/v1/embeddings", json={"input": ["a b", "hello world", "c"]}))
     assert many.shape == (3, 32)

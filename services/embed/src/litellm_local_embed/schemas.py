@@ -101,6 +101,7 @@ class Usage(BaseModel):
     total_tokens: int
     completion_tokens: int = 0
     prompt_tokens_details: None = None
+    completion_tokens_details: None = None
 
 
 class EmbeddingResponse(BaseModel):
