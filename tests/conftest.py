@@ -56,3 +56,28 @@ def lab_host(name: str):
     import testinfra
 
     return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(LAB_INVENTORY))
+
+
+@functools.cache
+def templated(host: str, expression: str):
+    """The value of a Jinja expression for a lab host, as Ansible templates it (group_vars included)."""
+    out = subprocess.run(
+        [
+            "ansible",
+            "-i",
+            str(LAB_INVENTORY),
+            host,
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            f"msg={{{{ ({expression}) | to_json }}}}",
+            "-o",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "0"},
+    ).stdout
+    payload = json.loads(out.split("=>", 1)[1])
+    return json.loads(payload["msg"]) if isinstance(payload["msg"], str) else payload["msg"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import group_hosts, hostvars, lab_host, lab_inventory, require_lab
+from tests.conftest import group_hosts, hostvars, lab_host, lab_inventory, require_lab, templated
 
 pytestmark = pytest.mark.lab
 
@@ -16,7 +16,7 @@ def vllm_units() -> list[tuple[str, dict]]:
     return [
         (h, s)
         for h in sorted(set(group_hosts("blackwell") + group_hosts("embedding")))
-        for s in hostvars(h).get("vllm_blackwell_services", [])
+        for s in templated(h, "vllm_blackwell_services")
     ]
 
 
@@ -66,8 +66,10 @@ def test_vllm_user_has_no_login_shell(host_name: str) -> None:
 @pytest.mark.parametrize(("host_name", "svc"), vllm_units(), ids=lambda v: v if isinstance(v, str) else v["name"])
 def test_vllm_logs_reach_the_journal(host_name: str, svc: dict) -> None:
     host = lab_host(host_name)
-    out = host.check_output(f"journalctl -u vllm-{svc['name']} -b --no-pager -n 200 -o cat")
-    assert "Application startup complete" in out or "Starting vLLM" in out, out[-2000:]
+    unit = f"vllm-{svc['name']}"
+    invocation = host.check_output(f"systemctl show -p InvocationID --value {unit}")
+    out = host.check_output(f"journalctl _SYSTEMD_INVOCATION_ID={invocation} --no-pager -o cat")
+    assert "Application startup complete" in out, out[-2000:]  # this run of the unit logged its start-up
     assert host.run(f"journalctl -t vllm-{svc['name']} -b -n 1 --no-pager").stdout.strip()
 
 
@@ -105,4 +107,10 @@ def test_gateway_config_lists_every_replica(host_name: str) -> None:
         (svc.get("alias", svc["name"]), f"http://{hostvars(h)['ansible_host']}:{svc['port']}/v1")
         for h, svc in vllm_units()
     }
+    for h in sorted(set(group_hosts("blackwell") + group_hosts("embedding"))):
+        address = hostvars(h)["ansible_host"]
+        if templated(h, "asr_enabled | default(false)"):
+            expected.add(("asr", f"http://{address}:{templated(h, 'asr_port')}/v1"))
+        if h in group_hosts("embedding") and "pascal" in templated(h, "litellm_local_embedding_backends"):
+            expected.add(("embedding", f"http://{address}:{templated(h, 'embed_pascal_port')}/v1"))
     assert deployments == expected
