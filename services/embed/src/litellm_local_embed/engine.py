@@ -8,6 +8,7 @@ same interface.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class QwenVLEmbeddingEngine:
             if settings.image_max_pixels:
                 size["longest_edge"] = settings.image_max_pixels
             self._images_kwargs = {"size": size}
+        self._takes_mm_token_types = "mm_token_type_ids" in inspect.signature(type(self.model.model).forward).parameters
         self.embed([self.prepare(EmbedInput(kind="text", text="warm-up"))])
         log.info(
             "loaded %s on %s as %s (%s attention, %d dimensions) in %.1fs",
@@ -198,7 +200,8 @@ class QwenVLEmbeddingEngine:
         if with_images:
             inputs["pixel_values"] = torch.cat([t.pixel_values for t in with_images]).to(self.device, self.dtype)
             inputs["image_grid_thw"] = torch.cat([t.image_grid_thw for t in with_images]).to(self.device)
-            inputs["mm_token_type_ids"] = mm_types.to(self.device)
+            if self._takes_mm_token_types:  # transformers 5 computes M-RoPE from it; 4.57 finds the image tokens itself
+                inputs["mm_token_type_ids"] = mm_types.to(self.device)
         with torch.inference_mode():
             hidden = self.model(**inputs)
             pooled = pool_last(hidden, inputs["attention_mask"])
