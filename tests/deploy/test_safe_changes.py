@@ -1,0 +1,79 @@
+"""Safe changes: a new pin builds a new venv beside the running one and switches atomically; a failed install
+leaves the running service and its venv untouched; going back to the old pins reuses the kept venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, lab_host, require_lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+VENV = "/opt/litellm-local/venvs/litellm"
+
+
+def gateway_play(extra: list[str]) -> subprocess.CompletedProcess:
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        str(LAB_INVENTORY),
+        "-e",
+        f"@{ROOT / '.lab' / 'secrets.yml'}",
+        "-e",
+        json.dumps({"litellm_extra_requirements": extra}),
+        "playbooks/gateway.yml",
+    ]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1200)
+
+
+def task_output(stdout: str, task: str) -> str:
+    """The lines a task printed in ansible-playbook's default output ('' when it did not run)."""
+    lines, inside = [], False
+    for line in stdout.splitlines():
+        if line.startswith("TASK ["):
+            inside = task in line
+        elif inside:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def state(host) -> dict[str, str]:
+    return {
+        "link": host.check_output(f"readlink {VENV}"),
+        "previous": host.run(f"readlink {VENV}.previous").stdout.strip(),
+        "pid": host.check_output("systemctl show -p MainPID --value litellm"),
+        "active": host.run("systemctl is-active litellm").stdout.strip(),
+    }
+
+
+def test_pin_changes_are_built_beside_and_switched_atomically() -> None:
+    require_lab()
+    host = lab_host(group_hosts("gateway")[0])
+    before = state(host)
+    assert before["active"] == "active"
+
+    failed = gateway_play(["litellm-local-no-such-package==0.0.1"])
+    assert failed.returncode != 0
+    assert "the running services still use the previous venv" in failed.stdout
+    after_failure = state(host)
+    assert after_failure == before, "a failed install must leave the link and the running gateway alone"
+
+    added = gateway_play(["tomli-w==1.2.0"])
+    assert added.returncode == 0, added.stdout[-4000:]
+    with_six = state(host)
+    assert with_six["link"] != before["link"] and with_six["previous"] == before["link"]
+    assert with_six["active"] == "active" and with_six["pid"] != before["pid"], "the gateway restarts on the new venv"
+    assert host.run(f"{VENV}/bin/python -c 'import tomli_w'").rc == 0
+
+    back = gateway_play([])
+    assert back.returncode == 0, back.stdout[-4000:]
+    restored = state(host)
+    assert restored["link"] == before["link"], "the old pins reuse the kept venv"
+    assert restored["previous"] == with_six["link"]
+    assert restored["active"] == "active"
+    install = task_output(back.stdout, "Install with uv")
+    assert "changed:" not in install, "going back to the old pins must not install anything"
