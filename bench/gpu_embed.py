@@ -147,7 +147,7 @@ def offline(engine, texts: list[str], images: list[str], batch: int) -> dict:
 
     def sync() -> None:
         if DEVICE == "cuda":
-            sync()
+            torch.cuda.synchronize()
 
     from litellm_local_embed.engine import EmbedInput
     from litellm_local_embed.images import decode_image
