@@ -241,6 +241,15 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux), 0 where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def serve_and_drive(checkpoint: Path, args, texts: list[str], images: list[str]) -> dict:
     import httpx
 
@@ -283,11 +292,18 @@ def serve_and_drive(checkpoint: Path, args, texts: list[str], images: list[str])
             asyncio.run(drive(f"{base}/v1/embeddings", bodies, 4, 3))  # warm-up
             for c in args.concurrency:
                 before = httpx.get(f"{base}/metrics").text
+                cpu_before = cpu_seconds(server.pid)
                 row = asyncio.run(drive(f"{base}/v1/embeddings", bodies, c, args.seconds))
+                cpu = cpu_seconds(server.pid) - cpu_before
                 after = httpx.get(f"{base}/metrics").text
                 batches = metric(after, "embed_batch_size_count") - metric(before, "embed_batch_size_count")
                 inputs = metric(after, "embed_batch_size_sum") - metric(before, "embed_batch_size_sum")
+                forward = metric(after, "embed_forward_seconds_sum") - metric(before, "embed_forward_seconds_sum")
                 row["mean_batch_size"] = round(inputs / batches, 1) if batches else None
+                # The forward pass's share of the wall time, and its mean duration per batch (compare with offline).
+                row["forward_busy"] = round(forward / args.seconds, 2)
+                row["forward_ms_per_batch"] = round(1000 * forward / batches, 1) if batches else None
+                row["server_cpu_ms_per_request"] = round(1000 * cpu / row["requests"], 2) if row["requests"] else None
                 rows.append(row)
                 print(kind, row, file=sys.stderr, flush=True)
             out[kind] = rows

@@ -4,12 +4,19 @@
 InputError; it runs in a thread pool, once per input. `embed` runs one forward pass over a batch of prepared inputs
 and returns their L2-normalised embeddings; it runs on the single inference thread. Tests use a fake engine with the
 same interface.
+
+Speed: every Python bytecode and every small torch op outside the forward pass competes for the GIL with the
+inference thread, which launches the model's kernels from Python. So `prepare` keeps token ids in numpy (no torch
+op per input), tokenises text-only inputs with the tokenizer's Rust backend directly (the processor's generic call
+costs about twice the template and tokenisation together; both give the same ids, checked at load), and `embed`
+builds the padded batch in numpy and hands torch a single tensor per field.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -57,8 +64,8 @@ class Engine(Protocol):
 
 @dataclass
 class _Tensors:
-    input_ids: torch.Tensor  # (tokens,)
-    mm_token_type_ids: torch.Tensor  # (tokens,)
+    input_ids: np.ndarray  # (tokens,) int64
+    mm_token_type_ids: np.ndarray  # (tokens,) int64
     pixel_values: torch.Tensor | None = None
     image_grid_thw: torch.Tensor | None = None
 
@@ -112,6 +119,8 @@ class QwenVLEmbeddingEngine:
                 size["longest_edge"] = settings.image_max_pixels
             self._images_kwargs = {"size": size}
         self._takes_mm_token_types = "mm_token_type_ids" in inspect.signature(type(self.model.model).forward).parameters
+        self._fast = threading.local()  # one Rust tokenizer per preprocessing thread (it is not shared across threads)
+        self._fast_ok = self._fast_path_agrees()
         self.embed([self.prepare(EmbedInput(kind="text", text="warm-up"))])
         log.info(
             "loaded %s on %s as %s (%s attention, %d dimensions) in %.1fs",
@@ -129,11 +138,54 @@ class QwenVLEmbeddingEngine:
             ids = list(item.token_ids or [])
             if any(not 0 <= i < self.vocab_size for i in ids):
                 raise InputError(f"token ids must lie in [0, {self.vocab_size - 1}]")
-            return self._checked(torch.tensor(ids, dtype=torch.long), None, None)
+            return self._checked(np.asarray(ids, dtype=np.int64), None, None)
         if item.kind == "text":
-            ids = self.processor.tokenizer(item.text or "", add_special_tokens=True)["input_ids"]
-            return self._checked(torch.tensor(ids, dtype=torch.long), None, None)
+            return self._checked(self._tokenize(item.text or "", add_special_tokens=True), None, None)
         return self._prepare_chat(item)
+
+    def _backend(self):
+        """This thread's copy of the tokenizer's Rust backend, without padding or truncation (as the processor
+        calls it)."""
+        fast = getattr(self._fast, "tokenizer", None)
+        if fast is None:
+            from tokenizers import Tokenizer
+
+            fast = Tokenizer.from_str(self.processor.tokenizer.backend_tokenizer.to_str())
+            fast.no_padding()
+            fast.no_truncation()
+            self._fast.tokenizer = fast
+        return fast
+
+    def _tokenize(self, text: str, add_special_tokens: bool) -> np.ndarray:
+        if self._fast_ok:
+            ids = self._backend().encode(text, add_special_tokens=add_special_tokens).ids
+        else:
+            ids = self.processor.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+        return np.asarray(ids, dtype=np.int64)
+
+    def _fast_path_agrees(self) -> bool:
+        """Whether the Rust backend gives the processor's ids on probes (text, specials, template, whitespace)."""
+        try:
+            probes = ["warm-up", "  The <|im_start|> quick\n\tbrown fox: 3.14 éè 图片。 😀  "]
+            prompt = self.processor.apply_chat_template(
+                [{"role": "user", "content": [{"type": "text", "text": probes[1]}]}],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+            probes.append(prompt)
+            fast = self._backend()
+            for text in probes:
+                for special in (True, False):
+                    want = self.processor.tokenizer(text, add_special_tokens=special)["input_ids"]
+                    if fast.encode(text, add_special_tokens=special).ids != list(want):
+                        raise ValueError(f"ids differ on {text!r}")
+            want = self.processor(text=[prompt], return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+            if fast.encode(prompt, add_special_tokens=False).ids != want.tolist():
+                raise ValueError("ids differ from the processor's")
+        except Exception as exc:  # any doubt: the processor's own path, slower but the reference
+            log.warning("tokenising through the processor (the direct tokenizer path disagrees: %s)", exc)
+            return False
+        return True
 
     def _prepare_chat(self, item: EmbedInput) -> Prepared:
         try:
@@ -150,6 +202,8 @@ class QwenVLEmbeddingEngine:
             raise InputError(
                 f"the text holds the model's image placeholder token ({image_token}) outside an image; remove it"
             )
+        if not item.images and self._fast_ok:  # text only: the processor's call is its tokenizer's
+            return self._checked(self._tokenize(prompt, add_special_tokens=False), None, None)
         try:
             out = self.processor(
                 text=[prompt],
@@ -162,46 +216,55 @@ class QwenVLEmbeddingEngine:
             raise InputError(f"the input could not be processed: {type(exc).__name__}: {exc}") from exc
         grid = out.get("image_grid_thw") if item.images else None
         pixels = out.get("pixel_values") if item.images else None
-        return self._checked(out["input_ids"][0], pixels, grid)
+        if pixels is not None and pixels.is_floating_point():
+            # The model's dtype here, in the pool, as embed() would do it on the batch: the same rounding, but the
+            # inference thread then concatenates and copies half the bytes in float16.
+            pixels = pixels.to(self.dtype)
+        return self._checked(out["input_ids"][0].numpy().astype(np.int64, copy=False), pixels, grid)
 
-    def _checked(self, ids: torch.Tensor, pixels: torch.Tensor | None, grid: torch.Tensor | None) -> Prepared:
-        if ids.numel() == 0:
+    def _checked(self, ids: np.ndarray, pixels: torch.Tensor | None, grid: torch.Tensor | None) -> Prepared:
+        if ids.size == 0:
             raise InputError("the input has no tokens")
         if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
             raise InputError(f"token ids must lie in [0, {self.vocab_size - 1}]")
         if bool((ids == self.video_token_id).any()):
             raise InputError("the input holds the model's video placeholder token; video is not supported")
-        n_image_tokens = int((ids == self.image_token_id).sum())
-        expected = int((grid.prod(dim=-1) // (self.merge * self.merge)).sum()) if grid is not None else 0
+        is_image = ids == self.image_token_id
+        n_image_tokens = int(is_image.sum())
+        expected = 0
+        if grid is not None:
+            expected = int((grid.numpy().astype(np.int64).prod(axis=-1) // (self.merge * self.merge)).sum())
         if n_image_tokens != expected:
             raise InputError(
                 "the text holds the model's image placeholder token (<|image_pad|>) outside an image; remove it"
             )
-        mm = (ids == self.image_token_id).long()
-        return Prepared(n_tokens=int(ids.numel()), data=_Tensors(ids, mm, pixels, grid))
+        return Prepared(n_tokens=int(ids.size), data=_Tensors(ids, is_image.astype(np.int64), pixels, grid))
 
     # -- one forward pass (inference thread) ------------------------------------------------------------------------
     def embed(self, batch: list[Prepared]) -> np.ndarray:
         items: list[_Tensors] = [p.data for p in batch]
-        width = max(int(t.input_ids.numel()) for t in items)
-        input_ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
-        mm_types = torch.zeros((len(items), width), dtype=torch.long)
+        width = max(t.input_ids.size for t in items)
+        ids_np = np.full((len(items), width), self.pad_token_id, dtype=np.int64)
+        mask_np = np.zeros((len(items), width), dtype=np.int64)
+        mm_np = np.zeros((len(items), width), dtype=np.int64)
         for row, t in enumerate(items):
-            n = t.input_ids.numel()
-            input_ids[row, :n] = t.input_ids
-            attention_mask[row, :n] = 1
-            mm_types[row, :n] = t.mm_token_type_ids
+            n = t.input_ids.size
+            ids_np[row, :n] = t.input_ids
+            mask_np[row, :n] = 1
+            mm_np[row, :n] = t.mm_token_type_ids
         inputs: dict[str, torch.Tensor] = {
-            "input_ids": input_ids.to(self.device),
-            "attention_mask": attention_mask.to(self.device),
+            "input_ids": torch.from_numpy(ids_np).to(self.device),
+            "attention_mask": torch.from_numpy(mask_np).to(self.device),
         }
         with_images = [t for t in items if t.pixel_values is not None]
         if with_images:
-            inputs["pixel_values"] = torch.cat([t.pixel_values for t in with_images]).to(self.device, self.dtype)
-            inputs["image_grid_thw"] = torch.cat([t.image_grid_thw for t in with_images]).to(self.device)
+            pixels = [t.pixel_values for t in with_images]
+            grids = [t.image_grid_thw for t in with_images]
+            pixel_values = pixels[0] if len(pixels) == 1 else torch.cat(pixels)
+            inputs["pixel_values"] = pixel_values.to(self.device, self.dtype)
+            inputs["image_grid_thw"] = (grids[0] if len(grids) == 1 else torch.cat(grids)).to(self.device)
             if self._takes_mm_token_types:  # transformers 5 computes M-RoPE from it; 4.57 finds the image tokens itself
-                inputs["mm_token_type_ids"] = mm_types.to(self.device)
+                inputs["mm_token_type_ids"] = torch.from_numpy(mm_np).to(self.device)
         with torch.inference_mode():
             hidden = self.model(**inputs)
             pooled = pool_last(hidden, inputs["attention_mask"])

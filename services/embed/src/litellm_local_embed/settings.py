@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(5.0, ge=0, description="How long the first input waits for company.")
     max_queue: int = Field(1024, ge=1, description="Inputs waiting at most; more get 503 with Retry-After.")
     retry_after_s: int = Field(1, ge=1)
-    preprocess_threads: int = Field(4, ge=1, description="Threads that tokenise and decode images.")
+    preprocess_threads: int = Field(
+        0, ge=0, description="Threads that decode and process images and long texts (0: the CPU count, 4 to 16)."
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
