@@ -29,12 +29,12 @@ import argparse
 import hashlib
 import inspect
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab_model_cache import publish
 
 SEED = 4321
 
@@ -270,32 +270,8 @@ def recipe_key(name: str, size: str) -> str:
 
 
 def build(name: str, out: Path, size: str = "tiny") -> Path:
-    key = recipe_key(name, size)
     label = name if size == "tiny" else f"{name}-{size}"
-    final = out / f"{label}-{key}"
-    link = out / label
-    if not (final / "lab-model.json").is_file():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{label}-", dir=out))
-        try:
-            info = BUILDERS[name](tmp, size)
-            info.update({"name": label, "key": key})
-            (tmp / "lab-model.json").write_text(json.dumps(info, indent=2) + "\n")
-            for path in tmp.rglob("*"):
-                path.chmod(0o755 if path.is_dir() else 0o644)
-            tmp.chmod(0o755)
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        print(f"built {label}: {final}")
-    else:
-        print(f"up to date {label}: {final}")
-    if not link.is_symlink() or os.readlink(link) != final.name:
-        tmp_link = out / f".{label}.link"
-        tmp_link.unlink(missing_ok=True)
-        tmp_link.symlink_to(final.name)
-        tmp_link.rename(link)
-    return link
+    return publish(label, recipe_key(name, size), out, lambda directory: BUILDERS[name](directory, size))
 
 
 def main(argv: list[str] | None = None) -> int:

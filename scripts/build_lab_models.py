@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
-import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab_model_cache import publish
 
 SEED = 1234
 TEXT_HIDDEN = 64
@@ -415,31 +414,7 @@ def recipe_key(name: str) -> str:
 
 
 def build(name: str, out: Path) -> Path:
-    key = recipe_key(name)
-    final = out / f"{name}-{key}"
-    link = out / name
-    if not (final / "lab-model.json").is_file():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))
-        try:
-            info = BUILDERS[name](tmp)
-            info.update({"name": name, "key": key})
-            (tmp / "lab-model.json").write_text(json.dumps(info, indent=2) + "\n")
-            for path in tmp.rglob("*"):
-                path.chmod(0o755 if path.is_dir() else 0o644)
-            tmp.chmod(0o755)
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        print(f"built {name}: {final}")
-    else:
-        print(f"up to date {name}: {final}")
-    if not link.is_symlink() or os.readlink(link) != final.name:
-        tmp_link = out / f".{name}.link"
-        tmp_link.unlink(missing_ok=True)
-        tmp_link.symlink_to(final.name)
-        tmp_link.rename(link)
-    return link
+    return publish(name, recipe_key(name), out, BUILDERS[name])
 
 
 def main(argv: list[str] | None = None) -> int:
