@@ -30,5 +30,9 @@ logconfig_dict = {
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"}},
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(levelname)s %(name)s: %(message)s"}
+        if _settings.log_format == "text"
+        else {"()": "litellm_local_asr.logs.JsonFormatter"},
+    },
 }

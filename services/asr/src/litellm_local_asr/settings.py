@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=8, ge=1)
     batch_wait_ms: float = Field(default=10.0, ge=0)
     max_queue: int = Field(default=256, ge=1)
+    # text, or one JSON object per line (journald keeps either; JSON suits log shippers).
+    log_format: Literal["text", "json"] = "text"
     request_timeout_s: float = Field(default=600.0, gt=0)
 
     # Generated tokens: enough for the audio (tokens per second of audio, plus a floor), never more than the cap.

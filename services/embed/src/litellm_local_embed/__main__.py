@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from .app import create_app
+from .logs import configure
 from .settings import get_settings
 
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", force=True)
+    configure(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,
+        access_log=False,  # one line per request comes from the app itself, with its latency
+        log_config=None,  # keep the root logger configured above (text or JSON)
         timeout_graceful_shutdown=30,
     )
 

@@ -42,6 +42,8 @@ from .schemas import (
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("litellm_local_embed.access")
+QUIET_PATHS = ("/health", "/metrics")
 
 EngineFactory = Callable[[Settings], Engine]
 # Inputs without images and at most this many characters are prepared on the event loop: templating and tokenising
@@ -128,9 +130,28 @@ class CountRequests:
             await error_response(exc.status, exc.message, exc.param)(scope, receive, send_status)
         finally:
             route = scope.get("route")
+            elapsed = time.monotonic() - started
             self.metrics.requests.labels(route=getattr(route, "path", "other"), status=str(status)).inc()
-            if scope.get("path") == "/v1/embeddings":
-                self.metrics.request_seconds.observe(time.monotonic() - started)
+            path = scope.get("path", "")
+            if path == "/v1/embeddings":
+                self.metrics.request_seconds.observe(elapsed)
+            if path not in QUIET_PATHS:  # one line per request; health checks and scrapes stay out of the journal
+                client = (scope.get("client") or ("-", 0))[0]
+                access.info(
+                    '%s "%s %s" %d %.1fms',
+                    client,
+                    scope.get("method"),
+                    path,
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "client": client,
+                        "method": scope.get("method"),
+                        "path": path,
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 1),
+                    },
+                )
 
 
 def create_app(settings: Settings, engine_factory: EngineFactory | None = None) -> FastAPI:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # text, or one JSON object per line (journald keeps either; JSON suits log shippers).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("remote_image_hosts", mode="before")
     @classmethod
