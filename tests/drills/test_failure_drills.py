@@ -101,6 +101,26 @@ def embedding_request(base: str, key: str, i: int) -> int:
         return 0
 
 
+def wait_until_the_gateway_routes_to(bases: list[str], base: str, key: str) -> None:
+    """The drill's premise: both replicas in the gateway's rotation. A replica killed or restarted by an earlier drill
+    answers its /health again before the gateway's background health check (every few seconds) takes it back."""
+    deadline = time.monotonic() + 120
+    while True:
+        request = urllib.request.Request(
+            base.rsplit("/v1", 1)[0] + "/health", headers={"Authorization": f"Bearer {key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                healthy = {e.get("api_base") for e in json.load(response).get("healthy_endpoints", [])}
+        except OSError:
+            healthy = set()
+        if set(bases) <= healthy:
+            break
+        assert time.monotonic() < deadline, f"the gateway does not see every replica healthy: {sorted(healthy)}"
+        time.sleep(2)
+    time.sleep(12)  # two rounds of the background health check, so the routing state agrees
+
+
 def test_one_replica_killed_under_load_costs_no_request() -> None:
     """The `embedding` alias has two deployments in the lab; one is killed while 300 requests run."""
     gateway = group_hosts("gateway")[0]
@@ -121,6 +141,7 @@ def test_one_replica_killed_under_load_costs_no_request() -> None:
         pytest.skip(f"the embedding alias has {len(served)} running replica(s) of {len(bases)}; the drill needs two")
     victim_host, victim = served[-1]
     base, key = gateway_env()
+    wait_until_the_gateway_routes_to(bases, base, key)
     statuses: list[int] = []
     lock = threading.Lock()
     killed = threading.Event()
@@ -174,9 +195,7 @@ def test_rebooted_host_brings_every_unit_back_in_order() -> None:
         assert time.monotonic() < deadline, states
         time.sleep(2)
     print(f"{target}: {', '.join(units)} active {time.monotonic() - started:.0f}s after the reboot request")
-    entered = {
-        u: int(host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {u}")) for u in units
-    }
+    entered = {u: int(host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {u}")) for u in units}
     for unit in units:
         after = host.check_output(f"systemctl show -p After --value {unit}").split()
         for other in after:
