@@ -81,3 +81,20 @@ def templated(host: str, expression: str):
     ).stdout
     payload = json.loads(out.split("=>", 1)[1])
     return json.loads(payload["msg"]) if isinstance(payload["msg"], str) else payload["msg"]
+
+
+@functools.cache
+def gateway_env() -> dict[str, str]:
+    """OPENAI_BASE_URL and OPENAI_API_KEY of the lab gateway: from the environment, else from the lab (and exported,
+    so the openai client picks them up)."""
+    require_lab()
+    if not (os.environ.get("OPENAI_BASE_URL") and os.environ.get("OPENAI_API_KEY")):
+        out = subprocess.run(
+            ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        os.environ.update(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {k: os.environ[k] for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import shutil
 import struct
 import subprocess
@@ -18,24 +17,9 @@ import wave
 import openai
 import pytest
 
-from tests.conftest import ROOT, group_hosts, hostvars, require_lab
+from tests.conftest import gateway_env, group_hosts, hostvars, require_lab
 
 pytestmark = pytest.mark.lab
-
-
-def _gateway_env() -> None:
-    if os.environ.get("OPENAI_BASE_URL"):
-        return
-    env = subprocess.run(
-        ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for line in env.splitlines():
-        key, _, value = line.partition("=")
-        os.environ[key] = value
 
 
 def asr_hosts() -> list[str]:
@@ -46,8 +30,8 @@ def asr_hosts() -> list[str]:
 def client(request) -> openai.OpenAI:
     require_lab()
     if request.param == "gateway":
-        _gateway_env()
-        return openai.OpenAI(timeout=180, max_retries=0)
+        env = gateway_env()
+        return openai.OpenAI(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"], timeout=180, max_retries=0)
     hosts = asr_hosts()
     assert hosts, "no host in the blackwell group has asr_enabled"
     hv = hostvars(hosts[0])

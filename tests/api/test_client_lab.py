@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from litellm_local_client import Client, EmbedInput
 from litellm_local_client.cli import cli
 
-from tests.conftest import ROOT, require_lab
+from tests.conftest import gateway_env
 
 pytestmark = pytest.mark.lab
 
@@ -29,17 +29,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
     """OPENAI_BASE_URL and OPENAI_API_KEY of the lab gateway: from the environment, else from the lab."""
-    require_lab()
-    if os.environ.get("OPENAI_BASE_URL") and os.environ.get("OPENAI_API_KEY"):
-        return {k: os.environ[k] for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    out = subprocess.run(
-        ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return gateway_env()
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +185,11 @@ def test_ocr_tasks_on_an_image(need, client: Client, task: str) -> None:
 # -- embeddings -------------------------------------------------------------------------------------------------------
 
 
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
 def test_embed_texts(need, run, client: Client) -> None:
     need("embedding")
     result = run("embed", "--json", input="a cat on a mat\nquarterly revenue\n")
@@ -207,7 +202,7 @@ def test_embed_texts(need, run, client: Client) -> None:
     small = client.embed(["a cat on a mat"], dimensions=32)
     assert small.dimensions == 32 and math.isclose(sum(x * x for x in small[0]), 1.0, rel_tol=1e-3)
     as_floats = client.embed("a cat on a mat", encoding_format="float")
-    assert as_floats[0] == pytest.approx(vectors[0], abs=1e-3)
+    assert cosine(as_floats[0], vectors[0]) > 0.9999  # the same input, whichever replica answered
 
 
 def test_embed_base64_wire_format(need, client: Client) -> None:
@@ -215,7 +210,8 @@ def test_embed_base64_wire_format(need, client: Client) -> None:
     # The official openai client asks for base64 by default, so the gateway must accept it (issue 5's contract).
     as_floats = client.embed("a cat on a mat", encoding_format="float")
     as_base64 = client.embed("a cat on a mat", encoding_format="base64")
-    assert as_floats[0] == pytest.approx(as_base64[0], abs=1e-5)
+    # Both replicas (vLLM, the Pascal server) may answer: same vector up to their float differences.
+    assert cosine(as_floats[0], as_base64[0]) > 0.9999
 
 
 def test_embed_images_and_mixed(need, run, client: Client, tmp_path: Path) -> None:

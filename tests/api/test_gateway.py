@@ -2,47 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import io
-import os
-
 import openai
 import pytest
 
-from tests.conftest import require_lab
+from tests.api.conftest import png_data_url
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def client() -> openai.OpenAI:
-    require_lab()
-    if not os.environ.get("OPENAI_BASE_URL"):
-        import subprocess
-
-        from tests.conftest import ROOT
-
-        env = subprocess.run(
-            ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for line in env.splitlines():
-            key, _, value = line.partition("=")
-            os.environ[key] = value
-    return openai.OpenAI(timeout=120, max_retries=0)
-
-
-def png_data_url(width: int = 96, height: int = 64) -> str:
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (width, height), "white")
-    ImageDraw.Draw(image).text((4, 20), "litellm", fill="black")
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def test_models_lists_the_aliases(client: openai.OpenAI) -> None:

@@ -9,7 +9,7 @@ import struct
 import openai
 import pytest
 
-from tests.api.test_gateway import client, png_data_url  # noqa: F401 - the shared gateway client fixture
+from tests.api.conftest import png_data_url
 from tests.conftest import group_hosts, lab_host, require_lab
 
 pytestmark = pytest.mark.lab
@@ -24,7 +24,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 
 @pytest.mark.parametrize("task", ["Text Recognition:", "Table Recognition:", "Formula Recognition:"])
-def test_ocr_through_the_gateway(client: openai.OpenAI, task: str) -> None:  # noqa: F811
+def test_ocr_through_the_gateway(client: openai.OpenAI, task: str) -> None:
     reply = client.chat.completions.create(
         model="ocr",
         messages=[
@@ -48,7 +48,7 @@ def test_ocr_through_the_gateway(client: openai.OpenAI, task: str) -> None:  # n
     assert reply.usage.prompt_tokens > text_only.usage.prompt_tokens  # the image reached GLM-OCR
 
 
-def test_ocr_is_greedy(client: openai.OpenAI) -> None:  # noqa: F811
+def test_ocr_is_greedy(client: openai.OpenAI) -> None:
     """temperature 0 gives the same answer twice (the recommended OCR sampling)."""
     message = [
         {
@@ -68,7 +68,7 @@ def test_ocr_is_greedy(client: openai.OpenAI) -> None:  # noqa: F811
     assert len(answers) == 1
 
 
-def test_text_embeddings(client: openai.OpenAI) -> None:  # noqa: F811
+def test_text_embeddings(client: openai.OpenAI) -> None:
     result = client.embeddings.create(
         model="embedding", input=["a red square", "a blue circle"], encoding_format="float"
     )
@@ -78,7 +78,7 @@ def test_text_embeddings(client: openai.OpenAI) -> None:  # noqa: F811
     assert result.usage.prompt_tokens > 0
 
 
-def test_image_and_image_text_embeddings(client: openai.OpenAI) -> None:  # noqa: F811
+def test_image_and_image_text_embeddings(client: openai.OpenAI) -> None:
     image = png_data_url()
     result = client.embeddings.create(
         model="embedding",
@@ -90,7 +90,7 @@ def test_image_and_image_text_embeddings(client: openai.OpenAI) -> None:  # noqa
     assert len({tuple(v) for v in vectors}) == 3  # image, image+text and text differ
 
 
-def test_same_input_same_embedding_across_replicas(client: openai.OpenAI) -> None:  # noqa: F811
+def test_same_input_same_embedding_across_replicas(client: openai.OpenAI) -> None:
     """Whichever backend answers (vLLM or the Pascal server), the same input gives the same vector."""
     vectors = [
         client.embeddings.create(model="embedding", input="stable", encoding_format="float").data[0].embedding
@@ -99,7 +99,7 @@ def test_same_input_same_embedding_across_replicas(client: openai.OpenAI) -> Non
     assert all(cosine(vectors[0], v) > 0.999 for v in vectors[1:])
 
 
-def test_dimensions_matryoshka(client: openai.OpenAI) -> None:  # noqa: F811
+def test_dimensions_matryoshka(client: openai.OpenAI) -> None:
     full = client.embeddings.create(model="embedding", input="matryoshka", encoding_format="float").data[0].embedding
     short = (
         client.embeddings.create(model="embedding", input="matryoshka", dimensions=16, encoding_format="float")
@@ -111,7 +111,7 @@ def test_dimensions_matryoshka(client: openai.OpenAI) -> None:  # noqa: F811
     assert cosine(short, head) > 0.999  # slice, then re-normalise
 
 
-def test_encoding_format_base64(client: openai.OpenAI) -> None:  # noqa: F811
+def test_encoding_format_base64(client: openai.OpenAI) -> None:
     floats = client.embeddings.create(model="embedding", input="packed", encoding_format="float").data[0].embedding
     raw = client.embeddings.with_raw_response.create(model="embedding", input="packed", encoding_format="base64")
     packed = raw.http_response.json()["data"][0]["embedding"]
@@ -120,7 +120,7 @@ def test_encoding_format_base64(client: openai.OpenAI) -> None:  # noqa: F811
     assert cosine(list(decoded), floats) > 0.9999
 
 
-def test_openai_client_default_encoding_works(client: openai.OpenAI) -> None:  # noqa: F811
+def test_openai_client_default_encoding_works(client: openai.OpenAI) -> None:
     """The official client asks for base64 by default and decodes it itself."""
     vector = client.embeddings.create(model="embedding", input="default").data[0].embedding
     assert abs(norm(vector) - 1) < 1e-3
@@ -131,7 +131,7 @@ def test_openai_client_default_encoding_works(client: openai.OpenAI) -> None:  #
     [[{"colour": "red"}], [{}], [{"text": 3}], []],
     ids=["unknown-key", "empty-object", "wrong-type", "empty-list"],
 )
-def test_bad_embedding_input_is_a_clear_400(client: openai.OpenAI, bad_input: list) -> None:  # noqa: F811
+def test_bad_embedding_input_is_a_clear_400(client: openai.OpenAI, bad_input: list) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         client.embeddings.create(model="embedding", input=bad_input, encoding_format="float")  # type: ignore[arg-type]
     assert err.value.status_code == 400
