@@ -4,6 +4,7 @@ measure."""
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import json
 import subprocess
@@ -169,6 +170,26 @@ def test_one_replica_killed_under_load_costs_no_request() -> None:
     while lab_host(victim_host).run(f"systemctl is-active --quiet {victim}").rc != 0:
         assert time.monotonic() < deadline, f"{victim} did not come back"
         time.sleep(1)
+
+
+def test_a_dead_chat_replica_costs_no_request() -> None:
+    """The deployed routing settings, in LiteLLM's own router on the gateway host, with the `completions` alias given
+    a second deployment that refuses every connection: 300 chat requests, none fails (dead_replica.py)."""
+    gateway = group_hosts("gateway")[0]
+    host = lab_host(gateway)
+    litellm_bin = host.check_output("systemctl show -p ExecStart --value litellm").split("path=")[1].split()[0]
+    python = litellm_bin.rsplit("/", 1)[0] + "/python"
+    script = base64.b64encode((ROOT / "tests" / "drills" / "dead_replica.py").read_bytes()).decode()
+    args = f"/etc/litellm-local/litellm.yaml completions {REPLICA_REQUESTS} 8199"
+    out = host.run(f"printf %s {script} | base64 -d | {python} - {args}")
+    if out.rc != 0 and "the drill adds a dead twin" in out.stderr + out.stdout:
+        pytest.skip(out.stdout + out.stderr)
+    assert out.rc == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"a dead twin of `completions`: {result}")
+    assert result["requests"] == REPLICA_REQUESTS
+    assert result["failed"] == 0, result
+    assert sum(result["attempts"].values()) > REPLICA_REQUESTS, f"the dead replica was never tried: {result}"
 
 
 def test_rebooted_host_brings_every_unit_back_in_order() -> None:

@@ -272,4 +272,3 @@ def test_lab_secrets_file_is_private() -> None:
     assert mode & 0o077 == 0, oct(mode)
     tracked = subprocess.run(["git", "ls-files", ".lab"], cwd=ROOT, capture_output=True, text=True).stdout
     assert not tracked.strip(), "the lab's secrets are in git"
-
