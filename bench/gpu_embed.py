@@ -26,9 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import importlib.util
 import io
 import json
+import multiprocessing
 import os
 import re
 import socket
@@ -202,7 +204,8 @@ def offline(engine, texts: list[str], images: list[str], batch: int) -> dict:
     return results
 
 
-async def drive(url: str, bodies: list[dict], concurrency: int, seconds: float) -> dict:
+async def drive_share(url: str, bodies: list[dict], clients: range, stride: int, seconds: float) -> dict:
+    """Clients `clients` of `stride` in all, each sending one request after the other for `seconds`."""
     import httpx
 
     latencies: list[float] = []
@@ -220,16 +223,35 @@ async def drive(url: str, bodies: list[dict], concurrency: int, seconds: float) 
                     latencies.append(time.monotonic() - t0)
                 else:
                     errors += 1
-                i += concurrency
+                i += stride
 
     started = time.monotonic()
-    await asyncio.gather(*(client(k) for k in range(concurrency)))
-    wall = time.monotonic() - started
-    latencies.sort()
+    await asyncio.gather(*(client(k) for k in clients))
+    return {"latencies": latencies, "errors": errors, "wall": time.monotonic() - started}
+
+
+def _drive_share_sync(job: tuple) -> dict:
+    return asyncio.run(drive_share(*job))
+
+
+def drive(url: str, bodies: list[dict], concurrency: int, seconds: float, processes: int = 1) -> dict:
+    """`concurrency` clients spread over `processes` client processes, so that the load generator (Python, httpx) is
+    not what limits the rate."""
+    processes = max(1, min(processes, concurrency))
+    jobs = [(url, bodies, range(p, concurrency, processes), concurrency, seconds) for p in range(processes)]
+    if processes == 1:
+        parts = [_drive_share_sync(jobs[0])]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+            parts = list(pool.map(_drive_share_sync, jobs))
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    wall = max(part["wall"] for part in parts)
     return {
         "concurrency": concurrency,
+        "client_processes": processes,
         "requests": len(latencies),
-        "errors": errors,
+        "errors": sum(part["errors"] for part in parts),
         "per_second": round(len(latencies) / wall, 1),
         "latency_p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "latency_p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1) if latencies else None,
@@ -250,7 +272,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def serve_and_drive(checkpoint: Path, args, texts: list[str], images: list[str]) -> dict:
+def serve_and_drive(
+    checkpoint: Path, args, texts: list[str], images: list[str], inference_process: bool = True
+) -> dict:
     import httpx
 
     with socket.socket() as s:
@@ -269,6 +293,7 @@ def serve_and_drive(checkpoint: Path, args, texts: list[str], images: list[str])
         EMBED_MAX_WAIT_MS=str(args.max_wait_ms),
         EMBED_MAX_QUEUE="4096",
         EMBED_LOG_LEVEL="warning",
+        EMBED_INFERENCE_PROCESS="true" if inference_process else "false",
     )
     server = subprocess.Popen([sys.executable, "-m", "litellm_local_embed"], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -289,11 +314,11 @@ def serve_and_drive(checkpoint: Path, args, texts: list[str], images: list[str])
             ("images", [{"input": [{"image": u}], "encoding_format": "base64"} for u in images]),
         ):
             rows = []
-            asyncio.run(drive(f"{base}/v1/embeddings", bodies, 4, 3))  # warm-up
+            drive(f"{base}/v1/embeddings", bodies, 4, 3)  # warm-up
             for c in args.concurrency:
                 before = httpx.get(f"{base}/metrics").text
                 cpu_before = cpu_seconds(server.pid)
-                row = asyncio.run(drive(f"{base}/v1/embeddings", bodies, c, args.seconds))
+                row = drive(f"{base}/v1/embeddings", bodies, c, args.seconds, args.client_processes)
                 cpu = cpu_seconds(server.pid) - cpu_before
                 after = httpx.get(f"{base}/metrics").text
                 batches = metric(after, "embed_batch_size_count") - metric(before, "embed_batch_size_count")
@@ -305,7 +330,7 @@ def serve_and_drive(checkpoint: Path, args, texts: list[str], images: list[str])
                 row["forward_ms_per_batch"] = round(1000 * forward / batches, 1) if batches else None
                 row["server_cpu_ms_per_request"] = round(1000 * cpu / row["requests"], 2) if row["requests"] else None
                 rows.append(row)
-                print(kind, row, file=sys.stderr, flush=True)
+                print("process" if inference_process else "thread", kind, row, file=sys.stderr, flush=True)
             out[kind] = rows
         return out
     finally:
@@ -326,6 +351,12 @@ def main() -> int:
     parser.add_argument("--max-wait-ms", type=float, default=5)
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU: checks this script, no numbers")
     parser.add_argument("--checkpoint", type=Path, help="reuse a checkpoint built earlier (default: build one)")
+    parser.add_argument("--client-processes", type=int, default=4, help="load generator processes")
+    parser.add_argument(
+        "--compare-thread",
+        action="store_true",
+        help="also serve with the forward pass on a thread of the server's process (EMBED_INFERENCE_PROCESS=false)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -391,6 +422,8 @@ def main() -> int:
         if DEVICE == "cuda":
             torch.cuda.empty_cache()
         report["server"] = serve_and_drive(checkpoint, args, texts, images)
+        if args.compare_thread:
+            report["server_thread"] = serve_and_drive(checkpoint, args, texts, images, inference_process=False)
     text = json.dumps(report, indent=2)
     print(text)
     if os.environ.get("OUT"):

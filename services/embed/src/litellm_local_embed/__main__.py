@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from .app import create_app
@@ -12,8 +14,9 @@ from .settings import get_settings
 def main() -> None:
     settings = get_settings()
     configure(settings.log_level, settings.log_format)
+    app = create_app(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -21,6 +24,8 @@ def main() -> None:
         log_config=None,  # keep the root logger configured above (text or JSON)
         timeout_graceful_shutdown=30,
     )
+    if app.state.exit_code:
+        sys.exit(app.state.exit_code)
 
 
 if __name__ == "__main__":

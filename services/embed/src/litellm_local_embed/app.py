@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -58,9 +59,28 @@ _ERRORS = {
 
 
 def _default_engine(settings: Settings) -> Engine:
+    if settings.inference_process:
+        from .remote import ProcessEngine
+
+        return ProcessEngine(settings)
     from .engine import QwenVLEmbeddingEngine
 
     return QwenVLEmbeddingEngine(settings)
+
+
+async def _watch_engine(app: FastAPI, engine: Engine) -> None:
+    """An engine whose forward process died can embed nothing: stop the server with a non-zero exit code (main()
+    reads app.state.exit_code), so that systemd restarts it whole."""
+    while getattr(engine, "alive", True):
+        await asyncio.sleep(1.0)
+    log.critical("the forward process exited; stopping the server so that it is restarted")
+    app.state.exit_code = 1
+    _request_stop()
+
+
+def _request_stop() -> None:
+    """Uvicorn's graceful shutdown, as on `systemctl stop`."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Pending:
@@ -179,13 +199,18 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
         )
         batcher.start()
         app.state.batcher = batcher
+        watchdog = asyncio.get_running_loop().create_task(_watch_engine(app, engine), name="engine-watchdog")
         log.info("serving %s as %r", engine.name, settings.served_model_name)
         try:
             yield
         finally:
+            watchdog.cancel()
             await batcher.stop()
             await app.state.http.aclose()
             app.state.preprocess.shutdown(wait=False, cancel_futures=True)
+            close = getattr(engine, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
 
     app = FastAPI(
         title="litellm-local embeddings",
@@ -195,6 +220,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.exit_code = 0
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(CountRequests, metrics=metrics)  # outermost: it sees the body limit's 413 too
@@ -207,6 +233,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
         batcher: Batcher | None = getattr(request.app.state, "batcher", None)
         if batcher is None or not batcher.running:
             return error_response(503, "the inference worker is not running")
+        if not getattr(request.app.state.engine, "alive", True):
+            return error_response(503, "the forward process exited; the server restarts")
         return Response(status_code=200)
 
     @app.get("/v1/models", response_model=ModelList)

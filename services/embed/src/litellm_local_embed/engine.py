@@ -79,8 +79,11 @@ def resolve_device(device: str) -> torch.device:
 class QwenVLEmbeddingEngine:
     """Qwen3-VL-Embedding with transformers: the official method, batched by the caller."""
 
-    def __init__(self, settings: Settings) -> None:
-        from transformers import AutoProcessor
+    def __init__(self, settings: Settings, *, load_weights: bool = True) -> None:
+        """load_weights=False: the processor and the config only, for a process that prepares inputs and leaves the
+        forward pass to another (remote.ProcessEngine); `embed` then cannot run."""
+        from transformers import AutoConfig, AutoProcessor
+        from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLModel
 
         from .model import Qwen3VLForEmbedding
 
@@ -89,25 +92,31 @@ class QwenVLEmbeddingEngine:
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.dtype = getattr(torch, settings.dtype)
-        if self.device.type == "cuda" and settings.gpu_memory_gb:
-            total = torch.cuda.get_device_properties(self.device).total_memory
-            torch.cuda.set_per_process_memory_fraction(min(settings.gpu_memory_gb * 2**30 / total, 1.0), self.device)
         started = time.monotonic()
         kwargs = {"revision": settings.revision} if settings.revision else {}
         self.processor = AutoProcessor.from_pretrained(settings.model, **kwargs)
         self.processor.tokenizer.padding_side = "right"
-        self.model = Qwen3VLForEmbedding.from_pretrained(
-            settings.model, dtype=self.dtype, attn_implementation=settings.attention, **kwargs
-        )
-        self.model.to(self.device).eval()
-        text_config = self.model.config.text_config
+        self.model: Qwen3VLForEmbedding | None = None
+        if load_weights:
+            if self.device.type == "cuda" and settings.gpu_memory_gb:
+                total = torch.cuda.get_device_properties(self.device).total_memory
+                fraction = min(settings.gpu_memory_gb * 2**30 / total, 1.0)
+                torch.cuda.set_per_process_memory_fraction(fraction, self.device)
+            self.model = Qwen3VLForEmbedding.from_pretrained(
+                settings.model, dtype=self.dtype, attn_implementation=settings.attention, **kwargs
+            )
+            self.model.to(self.device).eval()
+            config = self.model.config
+        else:
+            config = AutoConfig.from_pretrained(settings.model, **kwargs)
+        text_config = config.text_config
         self.name = settings.model
         self.hidden_size = int(text_config.hidden_size)
         self.max_model_len = int(text_config.max_position_embeddings)
         self.vocab_size = int(text_config.vocab_size)
-        self.image_token_id = int(self.model.config.image_token_id)
-        self.video_token_id = int(self.model.config.video_token_id)
-        self.merge = int(self.model.config.vision_config.spatial_merge_size)
+        self.image_token_id = int(config.image_token_id)
+        self.video_token_id = int(config.video_token_id)
+        self.merge = int(config.vision_config.spatial_merge_size)
         pad = self.processor.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else 0)
         self._images_kwargs: dict = {}
@@ -118,9 +127,11 @@ class QwenVLEmbeddingEngine:
             if settings.image_max_pixels:
                 size["longest_edge"] = settings.image_max_pixels
             self._images_kwargs = {"size": size}
-        self._takes_mm_token_types = "mm_token_type_ids" in inspect.signature(type(self.model.model).forward).parameters
+        self._takes_mm_token_types = "mm_token_type_ids" in inspect.signature(Qwen3VLModel.forward).parameters
         self._fast = threading.local()  # one Rust tokenizer per preprocessing thread (it is not shared across threads)
         self._fast_ok = self._fast_path_agrees()
+        if self.model is None:
+            return
         self.embed([self.prepare(EmbedInput(kind="text", text="warm-up"))])
         log.info(
             "loaded %s on %s as %s (%s attention, %d dimensions) in %.1fs",
@@ -242,6 +253,8 @@ class QwenVLEmbeddingEngine:
 
     # -- one forward pass (inference thread) ------------------------------------------------------------------------
     def embed(self, batch: list[Prepared]) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("this engine was loaded without weights: its forward pass runs in another process")
         items: list[_Tensors] = [p.data for p in batch]
         width = max(t.input_ids.size for t in items)
         ids_np = np.full((len(items), width), self.pad_token_id, dtype=np.int64)

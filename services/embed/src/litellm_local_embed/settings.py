@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     attention: Literal["sdpa", "eager"] = "sdpa"
     gpu_memory_gb: float = Field(0, ge=0, description="VRAM cap in GB on CUDA (0: no cap).")
     torch_threads: int = Field(0, ge=0, description="CPU threads of torch (0: torch's default).")
+    inference_process: bool = Field(
+        True,
+        description="Run the forward pass in a child process with its own interpreter lock (remote.py); false: on a "
+        "thread of the server's process.",
+    )
 
     # The method.
     default_instruction: str = DEFAULT_INSTRUCTION
