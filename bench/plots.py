@@ -23,6 +23,10 @@ def embed_plot(result: dict, title: str, out: Path) -> None:
         rows = result["server"][kind]
         conc = [r["concurrency"] for r in rows]
         ax.plot(conc, [r["per_second"] for r in rows], "o-", label="server (batching across requests)")
+        if "server_thread" in result:
+            thread = result["server_thread"][kind]
+            ax.plot(conc, [r["per_second"] for r in thread], "s--", label="server, forward on a thread")
+            ax.lines[-2].set_label("server, forward in its own process")
         ax.axhline(
             result["offline"][kind]["batched_forward_per_second"],
             color="green",

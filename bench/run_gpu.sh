@@ -20,7 +20,7 @@ out=${OUT:-docs/bench}
 # Embedding server (transformers 5.19 from the wheelhouse).
 python3 -m pip install -q --no-index --find-links .bench-wheels/embed transformers==5.19.0 fastapi==0.165.0 \
   uvicorn==0.54.0 pydantic-settings==2.16.3 prometheus-client==0.26.0 httpx==0.28.1
-OUT=$out python3 bench/gpu_embed.py
+OUT=$out python3 bench/gpu_embed.py --compare-thread
 # ASR server (qwen-asr pins transformers 4.57.6: kept apart on PYTHONPATH).
 python3 -m pip install -q --no-index --no-deps --target /tmp/asr-site .whl/*.whl
 OUT=$out PYTHONPATH=/tmp/asr-site python3 bench/gpu_asr.py --seconds 10 --concurrency 1,8,64 --max-batch-size 64
