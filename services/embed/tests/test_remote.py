@@ -48,7 +48,8 @@ def test_the_child_gives_the_in_process_embeddings(process_engine, tiny_engine) 
 
 def test_the_server_answers_through_the_child(tiny_settings, tiny_client) -> None:
     body = {"input": ["one", {"image": png_data_url(), "text": "two"}]}
-    with TestClient(create_app(tiny_settings)) as client:  # the default engine: ProcessEngine
+    settings = tiny_settings.model_copy(update={"inference_process": True})
+    with TestClient(create_app(settings)) as client:  # the default engine with EMBED_INFERENCE_PROCESS: ProcessEngine
         assert client.get("/health").status_code == 200
         np.testing.assert_allclose(embeddings(client, body), embeddings(tiny_client, body), atol=1e-6)
 
@@ -56,7 +57,7 @@ def test_the_server_answers_through_the_child(tiny_settings, tiny_client) -> Non
 def test_a_dead_child_means_503_and_an_exit(tiny_settings, monkeypatch) -> None:
     stops: list[bool] = []
     monkeypatch.setattr(app_module, "_request_stop", lambda: stops.append(True))
-    app = create_app(tiny_settings)
+    app = create_app(tiny_settings.model_copy(update={"inference_process": True}))
     with TestClient(app, raise_server_exceptions=False) as client:
         engine = app.state.engine
         assert isinstance(engine, ProcessEngine)
