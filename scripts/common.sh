@@ -89,16 +89,20 @@ ensure_lab_secrets() {
   fi
 }
 
-# Print the OPENAI_* lines for the lab gateway (the first host of the gateway group).
+# Print the OPENAI_* lines for the lab gateway (the first host of the gateway group, through its TLS edge) and the CA
+# that verifies it (SSL_CERT_FILE: read by the OpenAI Python client, httpx, urllib and curl's OpenSSL builds).
 lab_gateway_env() {
-  "$VENV/bin/python" - "$LAB_SECRETS" <<'PY'
+  "$VENV/bin/python" - "$LAB_SECRETS" "$ROOT/.pki/ca.crt" <<'PY'
 import json, subprocess, sys, yaml
 key = yaml.safe_load(open(sys.argv[1]))["litellm_master_key"]
 inv = json.loads(subprocess.run(["ansible-inventory", "-i", "inventory/lab.yml", "--list"],
                                 check=True, capture_output=True, text=True).stdout)
 host = inv["gateway"]["hosts"][0]
-addr = inv["_meta"]["hostvars"][host].get("ansible_host", host)
-print(f"OPENAI_BASE_URL=http://{addr}:8200/v1")
+hv = inv["_meta"]["hostvars"][host]
+addr = hv.get("ansible_host", host)
+port = hv.get("edge_port", 8200)
+print(f"OPENAI_BASE_URL=https://{addr}:{port}/v1")
 print(f"OPENAI_API_KEY={key}")
+print(f"SSL_CERT_FILE={sys.argv[2]}")
 PY
 }

@@ -85,10 +85,10 @@ def templated(host: str, expression: str):
 
 @functools.cache
 def gateway_env() -> dict[str, str]:
-    """OPENAI_BASE_URL and OPENAI_API_KEY of the lab gateway: from the environment, else from the lab (and exported,
-    so the openai client picks them up)."""
+    """OPENAI_BASE_URL, OPENAI_API_KEY and SSL_CERT_FILE (the lab CA that verifies the gateway's TLS edge): from the
+    environment, else from the lab (and exported, so the openai client, urllib and curl pick them up)."""
     require_lab()
-    if not (os.environ.get("OPENAI_BASE_URL") and os.environ.get("OPENAI_API_KEY")):
+    if not all(os.environ.get(k) for k in GATEWAY_ENV):
         out = subprocess.run(
             ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
             cwd=ROOT,
@@ -97,4 +97,39 @@ def gateway_env() -> dict[str, str]:
             check=True,
         ).stdout
         os.environ.update(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return {k: os.environ[k] for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    return {k: os.environ[k] for k in GATEWAY_ENV}
+
+
+GATEWAY_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "SSL_CERT_FILE")
+
+
+def gateway_base() -> str:
+    """https://<gateway>:<edge port> of the lab gateway (no /v1)."""
+    return gateway_env()["OPENAI_BASE_URL"].removesuffix("/v1")
+
+
+def lab_ca() -> str:
+    """Path of the lab CA (on the control node) that verifies the gateway."""
+    return gateway_env()["SSL_CERT_FILE"]
+
+
+def put_file(host, path: str, data: bytes) -> None:
+    """Write `data` to `path` on a testinfra host (base64 in pieces: a command line has a length limit)."""
+    import base64
+    import shlex
+
+    encoded = base64.b64encode(data).decode()
+    quoted = shlex.quote(path)
+    host.check_output(f"mkdir -p $(dirname {quoted}) && : > {quoted}")
+    for i in range(0, len(encoded), 60000):
+        host.check_output(f"printf %s {shlex.quote(encoded[i : i + 60000])} | base64 -d >> {quoted}")
+
+
+LAB_CA_ON_HOSTS = "/root/litellm-local-lab-ca.crt"
+
+
+@functools.cache
+def lab_ca_on(name: str) -> str:
+    """Copy the lab CA to lab host `name` (for curl --cacert there); returns its path on that host."""
+    put_file(lab_host(name), LAB_CA_ON_HOSTS, Path(lab_ca()).read_bytes())
+    return LAB_CA_ON_HOSTS

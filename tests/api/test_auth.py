@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import ROOT, group_hosts, hostvars, lab_host, require_lab
+from tests.conftest import ROOT, gateway_base, group_hosts, lab_host, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -41,7 +41,7 @@ ADMIN = [
 def gateway() -> tuple[str, str]:
     require_lab()
     key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
-    return f"http://{hostvars(group_hosts('gateway')[0])['ansible_host']}:8200", key
+    return gateway_base(), key
 
 
 def call(method: str, url: str, body: dict | None, auth: str | None) -> tuple[int, bytes]:
@@ -96,14 +96,23 @@ def test_rejected_requests_never_reach_a_backend(gateway) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN, ids=[a[1] for a in ADMIN])
-def test_metrics_and_admin_routes_need_the_key(gateway, method, path) -> None:
+def test_admin_routes_are_closed_at_the_edge_with_or_without_the_key(gateway, method, path) -> None:
+    """LiteLLM's admin and side routes are not on the edge's allow-list: 404 in OpenAI's shape, whatever the key."""
+    base, key = gateway
+    for auth in (None, WRONG, key):
+        status, raw = call(method, base + path, {} if method == "POST" else None, auth)
+        assert status == 404, f"{method} {path} with {'the key' if auth == key else repr(auth)}: {status} {raw[:200]!r}"
+        assert json.loads(raw)["error"]["code"] == "unknown_url"
+
+
+def test_metrics_need_the_key(gateway) -> None:
     base, _ = gateway
     for auth in (None, WRONG):
-        status, raw = call(method, base + path, {} if method == "POST" else None, auth)
-        assert status == 401, f"{method} {path} with {auth!r}: {status} {raw[:200]!r}"
+        status, raw = call("GET", base + "/metrics", None, auth)
+        assert status == 401, f"/metrics with {auth!r}: {status} {raw[:200]!r}"
 
 
 def test_metrics_with_the_key(gateway) -> None:
     base, key = gateway
-    status, raw = call("GET", base + "/metrics/", None, key)
+    status, raw = call("GET", base + "/metrics", None, key)
     assert status == 200 and b"litellm" in raw

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import ROOT, group_hosts, hostvars, lab_inventory, require_lab
+from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -63,7 +63,7 @@ TRANSCRIPTION = [
 
 def gateway_target() -> tuple[str, str, dict[str, str]]:
     key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
-    base = f"http://{hostvars(group_hosts('gateway')[0])['ansible_host']}:8200"
+    base = gateway_base()
     return base, key, {"chat": "completions", "ocr": "ocr", "embedding": "embedding", "asr": "asr"}
 
 

@@ -17,11 +17,13 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import ROOT, group_hosts, hostvars, lab_host, lab_inventory, require_lab
+from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_ca_on, lab_host, lab_inventory, require_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-RECOVERY_LIMIT_S = 60
+# A killed unit must be healthy again within what it declares for itself: RestartSec= plus TimeoutStartSec= (its
+# ExecStartPost waits for health within that). The time measured is printed; docs/operations figures come from it.
+RECOVERY_FLOOR_S = 60
 REPLICA_REQUESTS = 300
 
 
@@ -57,14 +59,36 @@ def health_url(host_name: str, unit: str) -> str:
 
 def gateway_env() -> tuple[str, str]:
     key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
-    host = group_hosts("gateway")[0]
-    return f"http://{hostvars(host)['ansible_host']}:8200", key
+    return gateway_base(), key
+
+
+def recovery_limit(host, unit: str) -> float:
+    """Seconds `unit` may take to be healthy after a kill: its own RestartSec= plus TimeoutStartSec=."""
+    out = host.check_output(f"systemctl show -p RestartUSec -p TimeoutStartUSec {unit}")
+    total = 0.0
+    for line in out.splitlines():
+        total += parse_timespan(line.split("=", 1)[1])
+    return max(total, RECOVERY_FLOOR_S)
+
+
+def parse_timespan(text: str) -> float:
+    """systemd's timespan ("100ms", "5s", "30min", "1h 30min", "infinity") in seconds."""
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400}
+    if text.strip() == "infinity":
+        return 24 * 3600.0
+    total = 0.0
+    for part in text.split():
+        number = part.rstrip("abcdefghijklmnopqrstuvwxyz")
+        total += float(number) * units[part[len(number) :] or "s"]
+    return total
 
 
 @pytest.mark.parametrize(("host_name", "unit"), service_params())
-def test_kill_9_is_restarted_and_healthy_within_a_minute(host_name: str, unit: str) -> None:
+def test_kill_9_is_restarted_and_healthy_within_its_declared_start_time(host_name: str, unit: str) -> None:
     host = lab_host(host_name)
     url = health_url(host_name, unit)
+    limit = recovery_limit(host, unit)
+    tls = f"--cacert {lab_ca_on(host_name)} " if url.startswith("https") else ""
     before = main_pid(host, unit)
     assert before > 0, f"{unit} is not running"
     started = time.monotonic()
@@ -74,16 +98,16 @@ def test_kill_9_is_restarted_and_healthy_within_a_minute(host_name: str, unit: s
         pid = main_pid(host, unit)
         active = host.run(f"systemctl is-active --quiet {unit}").rc == 0
         if pid not in (0, before) and active:
-            code = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -m 3 {url}").stdout.strip()
+            code = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -m 3 {tls}{url}").stdout.strip()
             if code == "200":
                 break
-        assert elapsed < RECOVERY_LIMIT_S, (
-            f"{unit} not healthy {elapsed:.0f}s after kill -9\n"
+        assert elapsed < limit, (
+            f"{unit} not healthy {elapsed:.0f}s after kill -9 (its RestartSec= + TimeoutStartSec=: {limit:.0f}s)\n"
             + host.run(f"journalctl -u {unit} -n 30 --no-pager -o cat").stdout
         )
         time.sleep(0.5)
     restarts = host.check_output(f"systemctl show -p NRestarts --value {unit}")
-    print(f"{host_name}/{unit}: healthy again {elapsed:.1f}s after kill -9 (NRestarts={restarts})")
+    print(f"{host_name}/{unit}: healthy again {elapsed:.1f}s after kill -9 (limit {limit:.0f}s, NRestarts={restarts})")
 
 
 def embedding_request(base: str, key: str, i: int) -> int:
@@ -106,14 +130,14 @@ def wait_until_the_gateway_routes_to(bases: list[str], base: str, key: str) -> N
     """The drill's premise: both replicas in the gateway's rotation. A replica killed or restarted by an earlier drill
     answers its /health again before the gateway's background health check (every few seconds) takes it back."""
     deadline = time.monotonic() + 120
+    gateway = lab_host(group_hosts("gateway")[0])
+    port = hostvars(group_hosts("gateway")[0]).get("litellm_port", 4000)
     while True:
-        request = urllib.request.Request(
-            base.rsplit("/v1", 1)[0] + "/health", headers={"Authorization": f"Bearer {key}"}
-        )
+        # LiteLLM's /health is an admin route, closed at the edge: asked on the gateway host, on loopback.
+        out = gateway.run(f"curl -s -m 60 -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/health")
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                healthy = {e.get("api_base") for e in json.load(response).get("healthy_endpoints", [])}
-        except OSError:
+            healthy = {e.get("api_base") for e in json.loads(out.stdout).get("healthy_endpoints", [])}
+        except ValueError:
             healthy = set()
         if set(bases) <= healthy:
             break
@@ -166,7 +190,7 @@ def test_one_replica_killed_under_load_costs_no_request() -> None:
     assert len(statuses) == REPLICA_REQUESTS
     assert not failed
     # Leave the replica healthy for the next test.
-    deadline = time.monotonic() + RECOVERY_LIMIT_S * 2
+    deadline = time.monotonic() + recovery_limit(lab_host(victim_host), victim)
     while lab_host(victim_host).run(f"systemctl is-active --quiet {victim}").rc != 0:
         assert time.monotonic() < deadline, f"{victim} did not come back"
         time.sleep(1)

@@ -12,7 +12,18 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, hostvars, lab_host, lab_inventory, require_lab
+from tests.conftest import (
+    LAB_INVENTORY,
+    ROOT,
+    gateway_base,
+    gateway_env,
+    group_hosts,
+    hostvars,
+    lab_ca_on,
+    lab_host,
+    lab_inventory,
+    require_lab,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -49,6 +60,8 @@ def host_names() -> list[str]:
 
 
 def http_status(url: str, token: str | None = None) -> int:
+    """Status of a GET from the control node; https is verified with the lab CA (SSL_CERT_FILE)."""
+    gateway_env()
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -94,7 +107,6 @@ def test_target_groups_the_units_of_the_host(host_name: str) -> None:
 def test_restarting_the_target_restarts_every_unit_healthy(host_name: str) -> None:
     host = lab_host(host_name)
     units = units_by_host()[host_name]
-    address = hostvars(host_name)["ansible_host"]
 
     def started() -> dict[str, str]:
         return {
@@ -110,12 +122,26 @@ def test_restarting_the_target_restarts_every_unit_healthy(host_name: str) -> No
         name = unit["unit"]
         assert after[name] != before[name], f"{name} was not restarted"
         assert host.service(name).is_running, host.run(f"journalctl -u {name} -n 40 --no-pager").stdout
-        assert http_status(f"http://{address}:{unit['port']}{unit['health']}") == 200, f"{name} is not healthy"
+        assert unit_health(host_name, unit) == 200, f"{name} is not healthy"
+
+
+def unit_health(host_name: str, unit: dict) -> int:
+    """A unit's health status: from the control node, or on its host for a unit that listens on loopback."""
+    address = unit.get("address") or hostvars(host_name)["ansible_host"]
+    url = f"{unit.get('scheme', 'http')}://{address}:{unit['port']}{unit['health']}"
+    if address.startswith("127."):
+        code = lab_host(host_name).run(f"curl -s -o /dev/null -w '%{{http_code}}' -m 10 {url}").stdout.strip()
+        return int(code or -1)
+    if url.startswith("https"):
+        ca = lab_ca_on(host_name)
+        code = lab_host(host_name).run(f"curl -s -o /dev/null -w '%{{http_code}}' -m 10 --cacert {ca} {url}").stdout
+        return int(code.strip() or -1)
+    return http_status(url)
 
 
 @pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
 def test_gateway_metrics_need_the_key(host_name: str) -> None:
-    url = f"http://{hostvars(host_name)['ansible_host']}:{hostvars(host_name).get('litellm_port', 8200)}/metrics"
+    url = f"{gateway_base()}/metrics"
     assert http_status(url) == 401
     assert http_status(url, "sk-wrong-key-0000000000000000") == 401
     assert http_status(url, master_key()) == 200
@@ -123,12 +149,17 @@ def test_gateway_metrics_need_the_key(host_name: str) -> None:
 
 @pytest.mark.parametrize("host_name", group_hosts("monitoring") or ["(no lab)"])
 def test_prometheus_scrapes_every_service_and_all_are_up(host_name: str) -> None:
-    base = f"http://{hostvars(host_name)['ansible_host']}:9090"
-    expected = {(h, u["unit"]) for h, units in units_by_host().items() for u in units}
+    host = lab_host(host_name)
+
+    def api(path: str) -> dict:
+        # Prometheus listens on its host's loopback only: asked there.
+        return json.loads(host.check_output(f"curl -s -m 10 http://127.0.0.1:9090{path}"))
+
+    # The edge is nginx, with no /metrics: the gateway job scrapes LiteLLM through it.
+    expected = {(h, u["unit"]) for h, units in units_by_host().items() for u in units if u["kind"] != "edge"}
     deadline, seen = time.monotonic() + 180, {}
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/v1/targets?state=active", timeout=10) as response:
-            targets = json.load(response)["data"]["activeTargets"]
+        targets = api("/api/v1/targets?state=active")["data"]["activeTargets"]
         seen = {(t["labels"].get("host"), t["labels"].get("unit")): t for t in targets if "unit" in t["labels"]}
         if set(seen) >= expected and all(seen[key]["health"] == "up" for key in expected):
             break
@@ -136,6 +167,5 @@ def test_prometheus_scrapes_every_service_and_all_are_up(host_name: str) -> None
     assert set(seen) >= expected, f"not scraped: {sorted(expected - set(seen))}"
     down = {f"{h}/{u}": seen[(h, u)]["lastError"] for h, u in expected if seen[(h, u)]["health"] != "up"}
     assert not down, f"targets down: {down}"
-    with urllib.request.urlopen(f"{base}/api/v1/rules?type=alert", timeout=10) as response:
-        alerts = {r["name"] for g in json.load(response)["data"]["groups"] for r in g["rules"]}
+    alerts = {r["name"] for g in api("/api/v1/rules?type=alert")["data"]["groups"] for r in g["rules"]}
     assert {"ServiceDown", "HighErrorRate", "QueueSaturated", "GpuMemoryNearBudget"} <= alerts

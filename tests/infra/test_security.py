@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import ROOT, group_hosts, hostvars, lab_host, lab_inventory, require_lab
+from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_ca_on, lab_host, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -66,7 +66,7 @@ def test_every_unit_scores_within_its_threshold() -> None:
 def backend_units() -> list[tuple[str, str]]:
     if not lab_inventory():
         return [("(no lab)", "none")]
-    return [(h, u) for h in all_hosts() for u in host_units(h) if u not in ("litellm.service",)]
+    return [(h, u) for h in all_hosts() for u in host_units(h) if u not in ("litellm.service", "litellm-edge.service")]
 
 
 @pytest.mark.parametrize(("host_name", "unit"), backend_units())
@@ -98,6 +98,36 @@ def test_backend_unit_hardening_properties(host_name: str, unit: str) -> None:
     assert props["RestrictAddressFamilies"]
     assert props["IPAddressDeny"], "no IP address deny list"
     assert props["Restart"] == "on-failure"
+
+
+@pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
+def test_edge_unit_hardening_properties(host_name: str) -> None:
+    props = lab_host(host_name).service("litellm-edge").systemd_properties
+    for key, value in {
+        "User": "litellm-edge",
+        "NoNewPrivileges": "yes",
+        "PrivateDevices": "yes",
+        "ProtectSystem": "strict",
+        "MemoryDenyWriteExecute": "yes",
+        "RemoveIPC": "yes",
+        "CapabilityBoundingSet": "",
+        "Restart": "on-failure",
+    }.items():
+        assert props.get(key, "") == value, f"litellm-edge: {key}={props.get(key)!r}, expected {value!r}"
+    assert props["SystemCallFilter"]
+
+
+@pytest.mark.parametrize("host_name", all_hosts() if lab_inventory() else ["(no lab)"])
+def test_every_unit_has_memory_and_task_caps(host_name: str) -> None:
+    h = lab_host(host_name)
+    for unit in host_units(host_name):
+        props = h.service(unit.removesuffix(".service")).systemd_properties
+        print(
+            f"{host_name}/{unit}: MemoryHigh={props.get('MemoryHigh')} MemoryMax={props.get('MemoryMax')} "
+            f"TasksMax={props.get('TasksMax')} MemoryCurrent={props.get('MemoryCurrent')}"
+        )
+        for key in ("MemoryHigh", "MemoryMax", "TasksMax"):
+            assert props.get(key, "infinity") not in ("", "infinity"), f"{unit}: no {key}="
 
 
 @pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
@@ -179,8 +209,10 @@ def test_other_lab_host_reaches_the_gateway_and_a_stranger_no_backend() -> None:
     others = [h for h in all_hosts() if h != gateway_host]
     assert others, "the lab needs a second host"
     other = lab_host(others[0])
-    gw = address(gateway_host)
-    code = other.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' -m 5 http://{gw}:8200/health/liveliness")
+    ca = lab_ca_on(others[0])
+    code = other.check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -m 5 --cacert {ca} {gateway_base()}/health/liveliness"
+    )
     assert code == "200"
     other.check_output(f"ip addr add {STRANGER}/32 dev host0")
     try:
@@ -192,7 +224,9 @@ def test_other_lab_host_reaches_the_gateway_and_a_stranger_no_backend() -> None:
             results[f"{a}:{p}"] = rc
         print(results)
         assert results and all(rc == 7 for rc in results.values()), results  # 7: connection refused
-        rc = other.run(f"curl -s -o /dev/null -m 5 --interface {STRANGER} http://{gw}:8200/health/liveliness").rc
+        rc = other.run(
+            f"curl -s -o /dev/null -m 5 --cacert {ca} --interface {STRANGER} {gateway_base()}/health/liveliness"
+        ).rc
         assert rc == 0, "the gateway must stay reachable from the client networks"
     finally:
         other.run(f"ip addr del {STRANGER}/32 dev host0")

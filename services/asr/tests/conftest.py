@@ -35,9 +35,11 @@ def tone(seconds: float, rate: int = 16000, freq: float = 440.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def encode(samples: np.ndarray, rate: int, container: str = "wav", channels: int = 1) -> bytes:
-    """Encode float32 mono samples into `container` at `rate` with `channels` channels."""
-    codec, _ = CONTAINERS[container]
+def encode(
+    samples: np.ndarray, rate: int, container: str = "wav", channels: int = 1, codec: str | None = None
+) -> bytes:
+    """Encode float32 mono samples into `container` (a PyAV muxer) at `rate` with `channels` channels."""
+    codec = codec or CONTAINERS[container][0]
     if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
         rate_out = 48000
         samples = np.interp(
@@ -48,6 +50,8 @@ def encode(samples: np.ndarray, rate: int, container: str = "wav", channels: int
     buf = io.BytesIO()
     with av.open(buf, "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
+        if codec == "vorbis":  # FFmpeg's own Vorbis encoder is marked experimental (and takes stereo only)
+            stream.codec_context.options = {"strict": "experimental"}
         fmt = stream.codec_context.codec.audio_formats[0].name
         data = np.tile(samples, (channels, 1)) if channels > 1 else samples[None, :]
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data, dtype=np.float32), format="fltp", layout=layout)

@@ -159,7 +159,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         granularities = _granularities() if fmt == "verbose_json" else []
         if fmt == "verbose_json" and not granularities:
             granularities = ["segment"]
-        samples = audio.decode(upload.read(), settings.max_audio_seconds, upload.filename or "audio")
+        samples = audio.decode(
+            upload.read(), settings.max_audio_seconds, upload.filename or "audio", settings.decode_timeout_s
+        )
         duration = len(samples) / audio.SAMPLE_RATE
         job = Job(
             audio=samples,

@@ -1,7 +1,8 @@
 """Batching across concurrent requests: request threads queue jobs, one inference thread runs them in batches.
 
 One model copy per process serves every request thread; requests that arrive together are transcribed together
-(up to max_batch_size), which is how a GPU is kept busy without N processes each holding the model.
+(up to max_batch_size), which is how a GPU is kept busy without N processes each holding the model. A batch that
+fails is run again one job at a time, so a bad request fails alone and the requests batched with it still succeed.
 """
 
 from __future__ import annotations
@@ -74,20 +75,32 @@ class Batcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             batch = self._take_batch()
-            if not batch:
-                continue
-            started = time.monotonic()
-            try:
-                results = self.engine.transcribe([job for job, _ in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"engine returned {len(results)} results for {len(batch)} jobs")
-            except Exception as exc:  # one bad batch must not kill the thread
-                log.exception("batch of %d failed", len(batch))
-                for _, fut in batch:
-                    fut.set_exception(exc)
-                continue
-            finally:
-                if self._on_batch is not None:
-                    self._on_batch(len(batch), time.monotonic() - started)
-            for (_, fut), result in zip(batch, results, strict=True):
-                fut.set_result(result)
+            if batch:
+                self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[Job, Future]]) -> None:
+        """Transcribe a batch; when it fails, run each of its jobs alone, so only the bad job gets the error."""
+        try:
+            results = self._transcribe(batch)
+        except Exception as exc:  # one bad batch must not kill the thread
+            if len(batch) == 1:
+                log.exception("job failed")
+                batch[0][1].set_exception(exc)
+                return
+            log.warning("batch of %d failed (%s); running its jobs one at a time", len(batch), exc)
+            for item in batch:
+                self._run_batch([item])
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            fut.set_result(result)
+
+    def _transcribe(self, batch: list[tuple[Job, Future]]) -> list[Result]:
+        started = time.monotonic()
+        try:
+            results = self.engine.transcribe([job for job, _ in batch])
+        finally:
+            if self._on_batch is not None:
+                self._on_batch(len(batch), time.monotonic() - started)
+        if len(results) != len(batch):
+            raise RuntimeError(f"engine returned {len(results)} results for {len(batch)} jobs")
+        return results

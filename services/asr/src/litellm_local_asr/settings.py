@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Limits on input.
     max_upload_mb: float = Field(default=25.0, gt=0)
     max_audio_seconds: float = Field(default=1200.0, gt=0)
+    # Wall-clock limit of decoding one upload (open, demux, decode, resample); past it the request gets a 400.
+    decode_timeout_s: float = Field(default=30.0, gt=0)
 
     # Gunicorn (gunicorn_conf.py): one worker process holding the model, threads serving requests.
     host: str = "127.0.0.1"

@@ -54,11 +54,17 @@ class State:
     max_retries: int
     progress: bool
     http_client: httpx2.Client | None = None  # tests inject a transport here (runner.invoke(..., obj={...}))
+    ca_file: str | None = None
 
     def client(self) -> Client:
         timeouts = Timeouts().scaled(self.timeout) if self.timeout else Timeouts()
         return Client(
-            self.base_url, self.api_key, max_retries=self.max_retries, timeouts=timeouts, http_client=self.http_client
+            self.base_url,
+            self.api_key,
+            max_retries=self.max_retries,
+            timeouts=timeouts,
+            http_client=self.http_client,
+            ca_file=self.ca_file,
         )
 
 
@@ -145,9 +151,17 @@ def _read_source(source: str) -> str | bytes:
     envvar="OPENAI_BASE_URL",
     show_envvar=True,
     metavar="URL",
-    help="The gateway's OpenAI base URL, e.g. http://gateway:8200/v1.",
+    help="The gateway's OpenAI base URL, e.g. https://gateway:8200/v1.",
 )
 @click.option("--api-key", envvar="OPENAI_API_KEY", show_envvar=True, metavar="KEY", help="The gateway's key.")
+@click.option(
+    "--ca-file",
+    envvar="LITELLM_LOCAL_CA_FILE",
+    show_envvar=True,
+    metavar="PATH",
+    help="The CA that verifies the gateway's TLS certificate (the deploy prints its path) [default: SSL_CERT_FILE, "
+    "else the system's CAs].",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
@@ -171,6 +185,7 @@ def cli(
     ctx: click.Context,
     base_url: str | None,
     api_key: str | None,
+    ca_file: str | None,
     timeout: float | None,
     max_retries: int,
     progress: bool | None,
@@ -183,6 +198,7 @@ def cli(
         max_retries=max_retries,
         progress=sys.stderr.isatty() if progress is None else progress,
         http_client=injected.get("http_client"),
+        ca_file=ca_file,
     )
 
 

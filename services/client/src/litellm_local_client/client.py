@@ -11,6 +11,7 @@ import base64
 import contextlib
 import os
 import re
+import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -157,7 +158,9 @@ class ChatStream:
 class Client:
     """A client of the litellm_local gateway.
 
-    `base_url` and `api_key` default to OPENAI_BASE_URL and OPENAI_API_KEY. `max_retries` is handed to the openai
+    `base_url` and `api_key` default to OPENAI_BASE_URL and OPENAI_API_KEY; `ca_file` (default: LITELLM_LOCAL_CA_FILE,
+    else SSL_CERT_FILE, else the system's CAs) is the CA that verifies the gateway's TLS certificate — the deploy
+    prints its path. Verification is never turned off. `max_retries` is handed to the openai
     client, which retries connection errors, 408, 409, 429 and 5xx with exponential backoff. `http_client` (an
     `httpx2.Client`, the HTTP library of openai 3.x) lets tests and proxies supply the transport. The underlying
     `openai.OpenAI` client is `client.openai`, for anything this SDK does not wrap."""
@@ -171,22 +174,31 @@ class Client:
         timeouts: Timeouts | None = None,
         aliases: Aliases | None = None,
         http_client: httpx2.Client | None = None,
+        ca_file: str | None = None,
     ) -> None:
         url = (base_url or os.environ.get("OPENAI_BASE_URL") or "").strip().rstrip("/")
         if not url:
             raise errors.ConfigurationError(
                 "no gateway address",
-                "Set OPENAI_BASE_URL=http://<gateway>:8200/v1 or pass base_url (--base-url)",
+                "Set OPENAI_BASE_URL=https://<gateway>:8200/v1 or pass base_url (--base-url)",
             )
         if not url.startswith(("http://", "https://")):
             raise errors.ConfigurationError(
-                f"the gateway address {url!r} is not an http(s) URL", "Use http://<gateway>:8200/v1"
+                f"the gateway address {url!r} is not an http(s) URL", "Use https://<gateway>:8200/v1"
             )
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             raise errors.ConfigurationError(
                 "no API key", "Set OPENAI_API_KEY to the gateway's key or pass api_key (--api-key)"
             )
+        ca = ca_file or os.environ.get("LITELLM_LOCAL_CA_FILE")
+        if http_client is None and ca:
+            if not os.path.isfile(ca):
+                raise errors.ConfigurationError(
+                    f"the CA file {ca!r} does not exist",
+                    "Point --ca-file (LITELLM_LOCAL_CA_FILE) at the CA the deploy printed, e.g. .pki/ca.crt",
+                )
+            http_client = httpx2.Client(verify=ssl.create_default_context(cafile=ca))
         self.base_url = url
         self.timeouts = timeouts or Timeouts()
         self.aliases = aliases or Aliases()

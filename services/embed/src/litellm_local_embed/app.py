@@ -25,7 +25,7 @@ from . import __version__
 from .batching import Batcher
 from .engine import EmbedInput, Engine, Prepared
 from .errors import APIError, InputError, ModelNotFound, error_response, install_error_handlers
-from .images import decode_data_url, decode_image, load_image_bytes
+from .images import check_image_ref, decode_data_url, decode_image, fetch_remote, make_http_client
 from .method import conversation, matryoshka
 from .metrics import Metrics
 from .schemas import (
@@ -89,6 +89,7 @@ class _Pending:
     def __init__(self, item: EmbedInput, image_urls: list[tuple[str, str]] | None = None) -> None:
         self.item = item
         self.image_urls = image_urls or []  # (url, param)
+        self.remote: list[httpx.URL | None] = []  # per image: None for a data URL, else the checked URL to fetch
 
 
 class BodyLimit:
@@ -187,7 +188,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
         app.state.preprocess = concurrent.futures.ThreadPoolExecutor(
             settings.preprocess_threads or min(16, max(4, os.cpu_count() or 1)), thread_name_prefix="preprocess"
         )
-        app.state.http = httpx.AsyncClient(follow_redirects=False)
+        app.state.http = make_http_client(settings)
         batcher = Batcher(
             engine.embed,
             max_batch_size=settings.max_batch_size,
@@ -263,6 +264,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
                     param="dimensions",
                 )
             pending = _to_inputs(body, settings)
+            _check_images(pending, settings)  # every image reference, before any is decoded or fetched
             prepared = await _prepare_all(pending, engine, settings, state, body.messages is not None)
             rows = await state.batcher.submit(prepared)
         except APIError as exc:
@@ -381,6 +383,12 @@ def _chat_input(messages: list[ChatMessage], body: EmbeddingRequest, settings: S
     return _Pending(item, urls)
 
 
+def _check_images(pending: list[_Pending], settings: Settings) -> None:
+    """Refuse the request (400 naming the field) if any image is not a data URL or an allowed http(s) URL."""
+    for p in pending:
+        p.remote = [check_image_ref(url, settings, param) for url, param in p.image_urls]
+
+
 async def _prepare_all(
     pending: list[_Pending], engine: Engine, settings: Settings, state, chat_form: bool
 ) -> list[Prepared]:
@@ -391,10 +399,16 @@ async def _prepare_all(
 
     async def one(index: int, p: _Pending) -> Prepared:
         # Data URLs (the usual case) are base64-decoded in the pool, with the image, not on the event loop.
-        in_pool = all(url[:5].lower() == "data:" for url, _ in p.image_urls)
-        raw = (
-            [] if in_pool else [await load_image_bytes(url, settings, param, state.http) for url, param in p.image_urls]
-        )
+        if len(p.remote) != len(p.image_urls):
+            raise RuntimeError("image references reached _prepare_all unchecked")
+        in_pool = all(remote is None for remote in p.remote)
+        raw = []
+        if not in_pool:
+            for (url, param), remote in zip(p.image_urls, p.remote, strict=True):
+                if remote is None:
+                    raw.append(decode_data_url(url, settings, param))
+                else:
+                    raw.append(await fetch_remote(remote, settings, param, state.http))
 
         def work() -> Prepared:
             images: list[Image.Image] = [

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_INSTRUCTION = "Represent the user's input."
+# An entry of remote_image_hosts: a host name or IPv4 address, or `*.` and a domain (IPv6 addresses apart).
+_HOST_ENTRY = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 
 
 class Settings(BaseSettings):
@@ -48,9 +52,13 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest encoded image.")
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest request body (413 above).")
 
-    # Remote images: off unless hosts are listed. Entries are host names, or `*.example.org` for its subdomains.
-    remote_image_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    remote_image_timeout_s: float = Field(10.0, gt=0)
+    # Remote images (images.py): off unless hosts are listed; every image must then be a data URL. Entries (commas or
+    # spaces between them) are host names or IP addresses, matched exactly and case-insensitively, or
+    # `*.example.org` for that domain's subdomains. Never paths, never another scheme, never redirects.
+    remote_image_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Hosts whose http(s) image URLs may be fetched (empty: data URLs only)."
+    )
+    remote_image_timeout_s: float = Field(5.0, gt=0, le=60, description="Deadline of one remote image fetch, whole.")
 
     # Batching across requests.
     max_batch_size: int = Field(32, ge=1, description="Inputs per forward pass.")
@@ -76,10 +84,28 @@ class Settings(BaseSettings):
     @field_validator("remote_image_hosts")
     @classmethod
     def _no_wildcard_everything(cls, value: list[str]) -> list[str]:
+        hosts = []
         for host in value:
+            host = host.strip().lower().rstrip(".")
             if host in {"*", "*."} or not host.replace("*.", "", 1).strip("."):
                 raise ValueError(f"remote_image_hosts entry {host!r} would allow every host; list host names")
-        return [h.lower() for h in value]
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            if not (_HOST_ENTRY.fullmatch(host) or _is_ipv6(host)):
+                raise ValueError(
+                    f"remote_image_hosts entry {host!r} is not a host name: list bare host names or IP addresses "
+                    "(images.example.org, *.cdn.example.org, 192.0.2.7), without scheme, user, port or path"
+                )
+            hosts.append(host)
+        return hosts
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @functools.cache
