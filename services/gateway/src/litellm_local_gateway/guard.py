@@ -1,25 +1,33 @@
-"""Every error the gateway returns has OpenAI's shape and a 4xx status when the client is at fault.
+"""The gateway's request guard: an ASGI wrapper around LiteLLM's application that checks each request first.
 
-Two of LiteLLM 1.108.7's answers to bad requests break that, both before any of its hooks runs:
+LiteLLM takes no user middleware, so a callback (guard_callback.py, loaded through `litellm_settings.callbacks`
+as `litellm_local_gateway.guard.request_guard`) wraps the application's ASGI stack once. For every HTTP request:
 
-  * a JSON body that is valid JSON but not an object (`[1, 2]`, `"text"`) crashes its auth step with
-    `AttributeError: 'list' object has no attribute 'get'` and comes back as 500 "Internal server error";
-  * a request that misses a form or query field (a transcription without `file`) gets FastAPI's validation answer,
-    422 with `{"detail": [...]}`, which OpenAI clients cannot read.
+  * headers that must have one value (Content-Type, Content-Length and the API-key headers) keep their FIRST
+    occurrence and lose the others, in the scope LiteLLM sees too, so the guard and LiteLLM read the same one;
+  * a POST whose body is not a form (JSON, text/plain, no content type, anything else; LiteLLM parses them all as
+    JSON) is read whole, up to LITELLM_LOCAL_MAX_BODY_BYTES (413 past it), and must be one JSON object within the
+    nesting limits (jsonbody.py); the per-request caps and media rules of policy.py are then checked, and the body
+    is handed on to LiteLLM byte for byte. A form sent to an embeddings or generation route is refused: LiteLLM
+    would read its fields as strings the caps do not see;
+  * FastAPI's 422 `{"detail": [...]}` answers (a transcription without `file`) become 400 `{"error": {...}}`.
 
-LiteLLM takes no user middleware, so this callback (loaded through `litellm_settings.callbacks`) wraps the
-application's ASGI stack once: a JSON body that is not an object gets 400 with a message, and a 422 `{"detail"}`
-answer is rewritten as 400 `{"error": {...}}` naming the field. Everything else passes through untouched.
+Each refusal is OpenAI's error shape, `application/json`. This module does not import LiteLLM: the unit tests run
+it without. The nginx edge in front does TLS, the route allow-list, body-size limits and the key check.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from litellm.integrations.custom_logger import CustomLogger
+from .errors import Refusal, error_body, openai_error_from_validation, refusal_body
+from .jsonbody import BodyError, parse_object
+from .policy import check_request as check_policy
+from .policy import route_kind
+from .settings import MAX_BODY_BYTES, GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -29,74 +37,143 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+FORM_TYPES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})
+# Headers read as one value: the first occurrence is the one kept (Starlette's `headers[...]` reads the first).
+SINGLE_HEADERS = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"authorization",
+        b"api-key",
+        b"x-api-key",
+        b"x-goog-api-key",
+        b"x-litellm-api-key",
+        b"ocp-apim-subscription-key",
+    }
+)
 
-def error_body(message: str, param: str | None = None, code: int = 400) -> bytes:
-    return json.dumps(
-        {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": str(code)}}
-    ).encode()
+__all__ = ["RequestGuard", "error_body", "install", "openai_error_from_validation"]
 
 
-def openai_error_from_validation(detail: Any) -> tuple[str, str | None]:
-    """A readable message and the offending field from FastAPI's 422 `detail` list."""
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        first = detail[0]
-        loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "form")]
-        field = ".".join(loc) or None
-        message = str(first.get("msg", "invalid request"))
-        if first.get("type") == "missing" and field:
-            return f"missing required field `{field}`", field
-        return f"invalid field `{field}`: {message}" if field else message, field
-    return str(detail), None
+def first_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]] | None:
+    """`headers` without the repeats of SINGLE_HEADERS, or None when there are none to drop."""
+    kept: list[tuple[bytes, bytes]] = []
+    seen: set[bytes] = set()
+    dropped = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in SINGLE_HEADERS:
+            if lower in seen:
+                dropped = True
+                continue
+            seen.add(lower)
+        kept.append((name, value))
+    return kept if dropped else None
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header `name` (lower case) in `scope`."""
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def media_type(scope: Scope) -> bytes:
+    return (header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body (None if the client left), in linear time; BodyTooLarge past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class RequestGuard:
     """ASGI wrapper around LiteLLM's application stack."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: GatewaySettings | None = None) -> None:
         self.app = app
+        self.settings = settings or GatewaySettings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if scope.get("method") == "POST" and content_type == b"application/json":
-            body, more = b"", True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-            try:
-                parsed = json.loads(body) if body.strip() else {}
-            except ValueError:
-                parsed = {}  # not JSON: LiteLLM answers 400 with the parser's message itself
-            if not isinstance(parsed, dict):
-                kind = type(parsed).__name__
-                await self._respond(
-                    send,
-                    400,
-                    error_body(
-                        f"the request body must be a JSON object, not a JSON {kind}; see the OpenAI API reference",
-                        "request_body",
-                    ),
-                )
+        headers = first_headers(scope.get("headers") or ())
+        if headers is not None:
+            scope = {**scope, "headers": headers}
+        if scope.get("method") == "POST":
+            checked = await self._check_post(scope, receive)
+            if checked is None:  # the client left
                 return
-            receive = _replay(body, receive)
+            if isinstance(checked, Refusal):
+                log.debug("refused %s: %s", scope.get("path"), checked.message)
+                await respond(send, checked.status, refusal_body(checked))
+                return
+            receive = checked
         await self.app(scope, receive, _rewrite_422(send))
 
-    @staticmethod
-    async def _respond(send: Send, status: int, body: bytes) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _check_post(self, scope: Scope, receive: Receive) -> Receive | Refusal | None:
+        """The `receive` to pass on (the body replayed, or unread for a form), a Refusal, or None if the client
+        left while sending the body."""
+        kind = route_kind(str(scope.get("path") or ""))
+        if media_type(scope) in FORM_TYPES:
+            if kind is None:
+                return receive
+            return Refusal(
+                "this endpoint takes a JSON body: send it with Content-Type: application/json", "content-type"
+            )
+        limit = self.settings.max_body_bytes
+        declared = (header(scope, b"content-length") or b"").strip()
+        if declared.isdigit() and int(declared) > limit:
+            return _too_large(limit)
+        try:
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            return _too_large(limit)
+        if body is None:
+            return None
+        if body:  # an empty body is passed on: LiteLLM reads it as {}
+            try:
+                parsed = parse_object(body, self.settings.max_json_depth, self.settings.max_json_containers)
+            except BodyError as exc:
+                return Refusal(str(exc), exc.param)
+            refusal = check_policy(kind, parsed, self.settings)
+            if refusal is not None:
+                return refusal
+        return _replay(body, receive)
+
+
+def _too_large(limit: int) -> Refusal:
+    return Refusal(f"the request body is larger than {limit} bytes ({MAX_BODY_BYTES})", "request_body", 413)
+
+
+async def respond(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -130,46 +207,40 @@ def _rewrite_422(send: Send) -> Send:
         raw = b"".join(chunks)
         try:
             detail = json.loads(raw).get("detail")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             detail = None
         if detail is None:  # some other 422: pass it on as it was
             await send(held)
             await send({"type": "http.response.body", "body": raw})
             return
         text, field = openai_error_from_validation(detail)
-        body = error_body(text, field)
-        await RequestGuard._respond(send, 400, body)
+        await respond(send, 400, error_body(text, field))
 
     return wrapped
 
 
-def install(app: Any) -> bool:
+def install(app: Any, settings: GatewaySettings | None = None) -> bool:
     """Wrap `app`'s ASGI stack (now, if it is built, and whenever Starlette rebuilds it); idempotent."""
     if getattr(app, "_litellm_local_guard", False):
         return False
+    settings = settings or GatewaySettings.from_env()
     build = app.build_middleware_stack
 
     def build_guarded() -> ASGIApp:
-        return RequestGuard(build())
+        return RequestGuard(build(), settings)
 
     app.build_middleware_stack = build_guarded
     if getattr(app, "middleware_stack", None) is not None:
-        app.middleware_stack = RequestGuard(app.middleware_stack)
+        app.middleware_stack = RequestGuard(app.middleware_stack, settings)
     app._litellm_local_guard = True
     return True
 
 
-class RequestGuardCallback(CustomLogger):
-    """Loaded by LiteLLM from `litellm_settings.callbacks`; installs the guard once, when created."""
+def __getattr__(name: str) -> Any:
+    """`request_guard`, the name litellm.yaml.j2 lists, comes from guard_callback.py, imported on first use: it
+    needs LiteLLM, and this module does not."""
+    if name == "request_guard":
+        from .guard_callback import request_guard
 
-    def __init__(self) -> None:
-        super().__init__()
-        try:
-            from litellm.proxy.proxy_server import app
-        except ImportError:  # litellm used as a library, without its proxy
-            return
-        if install(app):
-            log.info("litellm_local_gateway.guard: OpenAI-shaped 400s for non-object JSON bodies and 422 answers")
-
-
-request_guard = RequestGuardCallback()
+        return request_guard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
