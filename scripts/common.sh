@@ -9,6 +9,7 @@ LAB_SECRETS="$ROOT/.lab/secrets.yml"
 VENV="$ROOT/.venv"
 MODELS_VENV="$ROOT/.venv-labmodels"
 ASR_VENV="$ROOT/.venv-labasr"
+GATEWAY_VENV="$ROOT/.venv-gateway"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 export PATH="$VENV/bin:$PATH"
 
@@ -55,6 +56,7 @@ build_lab_artefacts() {
   log "building lab models into $LAB_CACHE/models"
   HF_HUB_OFFLINE=1 "$MODELS_VENV/bin/python" "$ROOT/scripts/build_lab_models.py" --out "$LAB_CACHE/models"
   build_lab_asr_models
+  build_gateway_test_venv
 }
 
 # The ASR models need qwen-asr, which pins transformers 4.57: their own venv, .venv-labasr, which also holds the ASR
@@ -79,6 +81,20 @@ build_lab_asr_models() {
   fi
   log "building lab ASR models into $LAB_CACHE/models"
   HF_HUB_OFFLINE=1 "$ASR_VENV/bin/python" "$ROOT/scripts/build_lab_asr_models.py" --out "$LAB_CACHE/models"
+}
+
+# The gateway plug-ins' tests need LiteLLM: .venv-gateway holds the gateway's own pins (the role's lock file, with
+# its hashes) and pytest; the tests import the working tree's source (PYTHONPATH).
+build_gateway_test_venv() {
+  local lock="$ROOT/roles/litellm/files/requirements.lock" stamp="$GATEWAY_VENV/.requirements.sha256" want
+  want=$(cat "$lock" "$ROOT/requirements/control.txt" | sha256sum | cut -d' ' -f1)
+  if [[ ! -x $GATEWAY_VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+    log "installing the gateway's pinned dependencies into .venv-gateway (for its plug-ins' tests)"
+    python3 -m venv "$GATEWAY_VENV"
+    "$GATEWAY_VENV/bin/pip" install -q -r "$lock"
+    "$GATEWAY_VENV/bin/pip" install -q "$(grep -E '^pytest==' "$ROOT/requirements/control.txt")"
+    echo "$want" >"$stamp"
+  fi
 }
 
 # The gateway's master key for the lab: generated once, kept out of git and readable by root only.

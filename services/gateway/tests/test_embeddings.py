@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch when litellm is imported
-import httpx  # noqa: E402
+import httpx
 
 GATEWAY_SRC = Path(__file__).resolve().parents[1] / "src"
 if str(GATEWAY_SRC) not in sys.path:
