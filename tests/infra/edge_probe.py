@@ -26,8 +26,9 @@ import uuid
 
 
 def context(lab_ca: bool) -> ssl.SSLContext:
-    if not lab_ca:
-        return ssl.create_default_context(cafile=None)  # the system's CAs only: the lab CA is not among them
+    if not lab_ca:  # the system's CAs only (OpenSSL would read SSL_CERT_FILE): the lab CA is not among them
+        os.environ.pop("SSL_CERT_FILE", None)
+        return ssl.create_default_context()
     return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
 
 

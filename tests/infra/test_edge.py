@@ -68,7 +68,7 @@ def key() -> str:
 
 def probe(*args: str, timeout: int = 300) -> dict:
     cmd = " ".join(shlex.quote(a) for a in args)
-    out = client().check_output_file(
+    out = client().check_output(
         f"cd {REMOTE_DIR} && SSL_CERT_FILE={REMOTE_DIR}/ca.crt timeout {timeout} python3 edge_probe.py {cmd}"
     )
     return json.loads(out)
@@ -82,7 +82,12 @@ def error_of(result: dict) -> dict:
 
 
 def memory(unit: str) -> int:
-    return int(lab_host(gateway_host()).check_output_file(f"systemctl show -p MemoryCurrent --value {unit}"))
+    """Resident memory (bytes) of `unit`'s main process and its children (nginx's workers): the lab's containers have
+    no memory accounting."""
+    host = lab_host(gateway_host())
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
+    rss = host.check_output(f"ps -o rss= -p {pid} --ppid {pid}").split()
+    return sum(int(kb) for kb in rss) * 1024
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -212,7 +217,7 @@ def test_requests_without_a_key_create_no_metric_series() -> None:
         probe("request", "POST", base() + "/v1/embeddings", "--key", f"sk-{marker}{i:040d}", "--json", body)
     metrics = probe("request", "GET", base() + "/metrics", "--key", key())
     assert metrics["status"] == 200
-    full = client().check_output_file(
+    full = client().check_output(
         f"curl -s --cacert {REMOTE_DIR}/ca.crt -H 'Authorization: Bearer {key()}' {base()}/metrics"
     )
     assert marker not in full, "unauthenticated requests left series in the gateway's metrics"
@@ -457,12 +462,12 @@ def test_sixteen_sdp_uploads_at_once_do_not_delay_a_normal_transcription() -> No
         ]
     )
     host = client()
-    host.check_output_file(
+    host.check_output(
         f"cd {REMOTE_DIR} && (SSL_CERT_FILE=ca.crt timeout 120 python3 edge_probe.py {attack} > attack.json 2>&1 &)"
     )
     time.sleep(0.2)
     during = probe(*normal)
-    attack_out = json.loads(host.check_output_file(f"sleep 3; cat {REMOTE_DIR}/attack.json"))
+    attack_out = json.loads(host.check_output(f"sleep 3; cat {REMOTE_DIR}/attack.json"))
     alone_s = sorted(alone)[1]
     print(f"normal transcription alone (median of 3) {alone_s:.2f} s, during 16 SDP uploads {during['seconds']:.2f} s")
     assert during["status"] == 200, during
@@ -501,11 +506,11 @@ def test_requests_over_a_cap_are_400_naming_the_limit(route: str, body: dict, pa
 
 
 def test_liveliness_answers_within_a_second_while_a_client_sends_the_largest_embedding_requests() -> None:
-    env = lab_host(gateway_host()).check_output_file("systemctl show -p Environment --value litellm").split()
+    env = lab_host(gateway_host()).check_output("systemctl show -p Environment --value litellm").split()
     cap = int(next(e for e in env if e.startswith("LITELLM_LOCAL_MAX_EMBEDDING_INPUTS=")).split("=", 1)[1])
     body = json.dumps({"model": "embedding", "input": [f"text number {i}" for i in range(cap)]})
     put_file(client(), f"{REMOTE_DIR}/big.json", body.encode())
-    client().check_output_file(
+    client().check_output(
         f"cd {REMOTE_DIR} && (SSL_CERT_FILE=ca.crt timeout 300 python3 edge_probe.py parallel 4 POST "
         f"{base()}/v1/embeddings --key {key()} --json-file big.json > load.json 2>&1 &)"
     )
