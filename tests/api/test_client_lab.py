@@ -124,6 +124,27 @@ def test_the_installed_console_script(env: dict[str, str]) -> None:
     assert "completions" in proc.stdout.split()
 
 
+def test_the_cli_verifies_the_gateway_with_the_ca_it_is_given(env: dict[str, str]) -> None:
+    """The gateway speaks TLS with the deploy's CA: `--ca-file` (LITELLM_LOCAL_CA_FILE) is enough on its own, and
+    without any CA the certificate is refused (verification is never turned off)."""
+    script = Path(sys.executable).with_name("litellm-local")
+    base = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "LITELLM_LOCAL_CA_FILE")}
+    base.update(OPENAI_BASE_URL=env["OPENAI_BASE_URL"], OPENAI_API_KEY=env["OPENAI_API_KEY"])
+    with_ca = subprocess.run(
+        [str(script), "--ca-file", env["SSL_CERT_FILE"], "--max-retries", "0", "models"],
+        env=base,
+        capture_output=True,
+        text=True,
+    )
+    assert with_ca.returncode == 0, with_ca.stderr
+    assert "completions" in with_ca.stdout.split()
+    without = subprocess.run(
+        [str(script), "--max-retries", "0", "models"], env=base, capture_output=True, text=True, timeout=60
+    )
+    assert without.returncode != 0
+    assert "certificate" in (without.stderr + without.stdout).lower(), without.stderr
+
+
 # -- chat -------------------------------------------------------------------------------------------------------------
 
 
