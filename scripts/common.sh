@@ -41,7 +41,10 @@ setup_control_node() {
 # Lab-only artefacts built on the control node: CPU wheels PyPI lacks, and tiny models of the real architectures.
 build_lab_artefacts() {
   log "building lab wheels into $LAB_CACHE/wheels"
-  python3 "$ROOT/scripts/build_lab_wheels.py" --out "$LAB_CACHE/wheels"
+  # Reproducible builds: the lab lock files pin these wheels by their sha256 (a mismatch stops here, before a deploy).
+  local lock locks=()
+  for lock in "$ROOT"/roles/*/files/requirements-lab.lock; do locks+=(--check-lock "$lock"); done
+  python3 "$ROOT/scripts/build_lab_wheels.py" --out "$LAB_CACHE/wheels" "${locks[@]}"
   local stamp="$MODELS_VENV/.requirements.sha256" want
   want=$(cat "$ROOT/requirements/lab-models.txt" | sha256sum | cut -d' ' -f1)
   if [[ ! -x $MODELS_VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then

@@ -13,6 +13,11 @@ from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, lab_host, require_l
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 VENV = "/opt/litellm-local/venvs/litellm"
+TOMLI_W = [
+    "tomli-w==1.2.0 \\",
+    "    --hash=sha256:188306098d013b691fcadc011abd66727d3c414c571bb01b1a174ba8c983cf90 \\",
+    "    --hash=sha256:2dd14fac5a47c27be9cd4c976af5a12d87fb1f0b4512f81d69cce3b35ae25021",
+]
 
 
 def gateway_play(extra: list[str]) -> subprocess.CompletedProcess:
@@ -62,12 +67,17 @@ def test_pin_changes_are_built_beside_and_switched_atomically() -> None:
     after_failure = state(host)
     assert after_failure == before, "a failed install must leave the link and the running gateway alone"
 
-    added = gateway_play(["tomli-w==1.2.0"])
+    # Extra requirements are lock lines too: every venv installs with --require-hashes.
+    added = gateway_play(TOMLI_W)
     assert added.returncode == 0, added.stdout[-4000:]
     with_six = state(host)
     assert with_six["link"] != before["link"] and with_six["previous"] == before["link"]
     assert with_six["active"] == "active" and with_six["pid"] != before["pid"], "the gateway restarts on the new venv"
     assert host.run(f"{VENV}/bin/python -c 'import tomli_w'").rc == 0
+
+    unhashed = gateway_play(["tomli-w==1.2.0"])
+    assert unhashed.returncode != 0, "a requirement without a hash must be refused"
+    assert state(host)["link"] == with_six["link"]
 
     back = gateway_play([])
     assert back.returncode == 0, back.stdout[-4000:]
