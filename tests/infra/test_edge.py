@@ -539,3 +539,17 @@ def test_prometheus_is_closed_to_every_other_host(host_name: str) -> None:
         pass
     local = lab_host(host_name).run("curl -s -m 5 http://127.0.0.1:9090/-/ready")
     assert local.rc == 0, "Prometheus should answer on the monitoring host's loopback"
+
+
+@pytest.mark.parametrize("host_name", group_hosts("monitoring") or ["(no lab)"])
+def test_no_stored_label_carries_a_key_hash_or_a_client_address(host_name: str) -> None:
+    out = lab_host(host_name).check_output("curl -s -m 10 'http://127.0.0.1:9090/api/v1/labels'")
+    labels = set(json.loads(out)["data"])
+    print(f"labels stored by Prometheus: {sorted(labels)}")
+    assert "job" in labels and "unit" in labels
+    leaking = {"hashed_api_key", "api_key_alias", "api_key_hash", "client_ip", "requester_ip_address"} & labels
+    assert not leaking, f"Prometheus stores {sorted(leaking)}"
+    for value in json.loads(
+        lab_host(host_name).check_output("curl -s -m 10 'http://127.0.0.1:9090/api/v1/label/__name__/values'")
+    )["data"]:
+        assert key() not in value
