@@ -553,3 +553,81 @@ def test_no_stored_label_carries_a_key_hash_or_a_client_address(host_name: str) 
         lab_host(host_name).check_output("curl -s -m 10 'http://127.0.0.1:9090/api/v1/label/__name__/values'")
     )["data"]:
         assert key() not in value
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Per-client limits and slow clients
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def edge_setting(name: str) -> int:
+    return int(
+        lab_host(gateway_host()).check_output(
+            f"grep -oP '(?<={name} )[0-9]+' /etc/litellm-local/edge/nginx.conf | head -1"
+        )
+    )
+
+
+def test_a_client_over_its_request_rate_gets_429_in_openai_shape() -> None:
+    burst = int(
+        lab_host(gateway_host()).check_output("grep -oP '(?<=burst=)[0-9]+' /etc/litellm-local/edge/nginx.conf")
+    )
+    out = probe("parallel", str(burst + 100), "GET", base() + "/health/liveliness", timeout=120)
+    statuses = [r["status"] for r in out["results"]]
+    limited = [r for r in out["results"] if r["status"] == 429]
+    print(f"{len(statuses)} requests at once (burst {burst}): {statuses.count(200)} ok, {len(limited)} limited")
+    assert limited, "no request was limited"
+    assert error_of(limited[0])["type"] == "rate_limit_exceeded"
+    time.sleep(burst / 50 + 1)  # let the bucket refill for the next tests
+    assert probe("request", "GET", base() + "/health/liveliness")["status"] == 200
+
+
+def test_a_client_that_sends_its_headers_too_slowly_is_cut_off() -> None:
+    """A TLS connection that sends half a request line and waits is closed after client_header_timeout."""
+    limit = edge_setting("client_header_timeout")
+    script = (
+        "import socket, ssl, time, os\n"
+        f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
+        f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
+        "s = ctx.wrap_socket(socket.create_connection((host, port), timeout=60), server_hostname=host)\n"
+        "s.sendall(b'GET /health/liveliness HTTP/1.1\\r\\nHost: x\\r\\n')\n"
+        "t = time.monotonic()\n"
+        "data = s.recv(100)\n"
+        "print(round(time.monotonic() - t, 1), len(data))\n"
+    )
+    put_file(client(), f"{REMOTE_DIR}/slow.py", script.encode())
+    seconds, received = client().check_output(f"timeout 90 python3 {REMOTE_DIR}/slow.py").split()
+    print(f"half a request line: closed after {seconds} s (client_header_timeout {limit} s), {received} bytes back")
+    assert float(seconds) < limit + 5
+
+
+def test_a_client_over_its_connection_cap_gets_429() -> None:
+    """Requests whose bodies a client holds back each keep a connection busy; past the cap the edge answers 429."""
+    cap = edge_setting("limit_conn edge_conn")
+    script = (
+        "import socket, ssl, time\n"
+        f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
+        f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
+        "head = ('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'\n"
+        f"        'Authorization: Bearer {key()}\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()\n"
+        "socks = []\n"
+        f"for _ in range({cap} + 10):\n"
+        "    s = ctx.wrap_socket(socket.create_connection((host, port), timeout=10), server_hostname=host)\n"
+        "    s.sendall(head)\n"
+        "    socks.append(s)\n"
+        "    time.sleep(0.02)\n"
+        "limited = 0\n"
+        "for s in socks:\n"
+        "    s.settimeout(0.3)\n"
+        "    try:\n"
+        "        limited += s.recv(64).startswith(b'HTTP/1.1 429')\n"
+        "    except (TimeoutError, OSError):\n"
+        "        pass\n"
+        "for s in socks:\n"
+        "    s.close()\n"
+        "print(limited)\n"
+    )
+    put_file(client(), f"{REMOTE_DIR}/conns.py", script.encode())
+    limited = int(client().check_output(f"timeout 120 python3 {REMOTE_DIR}/conns.py"))
+    print(f"{cap + 10} connections holding their bodies back (cap {cap}): {limited} answered 429")
+    assert 1 <= limited <= 10 + 1, limited

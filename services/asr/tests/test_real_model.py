@@ -13,6 +13,7 @@ import pytest
 from conftest import LAB_MODELS, encode, post, tone
 from litellm_local_asr.app import create_app
 from litellm_local_asr.settings import Settings
+from strict import check_timeline, parse_srt, parse_vtt, validate
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +47,17 @@ def test_every_format_with_the_real_engine(real_app, speech_wav, fmt) -> None:
         body = r.json
         duration = body["duration"]
         for key in ("words", "segments"):
-            items = body[key]
-            assert [i["start"] for i in items] == sorted(i["start"] for i in items)
-            assert all(0.0 <= i["start"] <= i["end"] <= duration for i in items)
+            check_timeline(body[key], duration, key)
+        assert [s["id"] for s in body["segments"]] == list(range(len(body["segments"])))
         assert all(v is not None for s in body["segments"] for v in s.values())
+        assert body["language"] == body["language"].lower() and len(body["language"]) > 2
+        validate(body, "CreateTranscriptionResponseVerboseJson")
     elif fmt == "json":
-        assert isinstance(r.json["text"], str)
+        validate(r.json, "CreateTranscriptionResponseJson")
+    elif fmt == "srt":
+        parse_srt(r.get_data(as_text=True))
     elif fmt == "vtt":
-        assert r.get_data(as_text=True).startswith("WEBVTT")
+        parse_vtt(r.get_data(as_text=True))
 
 
 def test_forced_language_and_concurrent_batching(real_app) -> None:

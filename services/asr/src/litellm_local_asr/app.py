@@ -11,6 +11,7 @@ import time
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from werkzeug.exceptions import HTTPException
 
 from litellm_local_asr import audio, errors, formats, languages
 from litellm_local_asr.batching import Batcher
@@ -127,14 +128,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.post("/v1/audio/transcriptions")
     def transcriptions():
         t0 = time.monotonic()
-        fmt = request.form.get("response_format") or "json"
+        fmt = "json"
         status = 500
         try:
+            # Reading the form is where an upload over MAX_CONTENT_LENGTH stops (with or without Content-Length):
+            # Werkzeug raises RequestEntityTooLarge, which errors.py answers as a 413 in OpenAI's error shape.
+            fmt = request.form.get("response_format") or "json"
             response = _transcribe(fmt)
             status = response.status_code
             return response
         except APIError as exc:
             status = exc.status
+            raise
+        except HTTPException as exc:
+            status = exc.code or 500
             raise
         finally:
             label = fmt if fmt in formats.RESPONSE_FORMATS else "invalid"
@@ -177,14 +184,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if fmt == "text":
             return Response(text + "\n", content_type=TEXT_PLAIN)
         words = formats.words_from_alignment(text, result.aligned or [], duration)
-        segments = formats.segments_from_words(text, words, duration, temperature, engine.tokenize)
+        segments = formats.segments_from_words(
+            text, words, duration, temperature, engine.tokenize, settings.max_cue_chars
+        )
         if fmt == "srt":
             return Response(formats.to_srt(segments), content_type=TEXT_PLAIN)
         if fmt == "vtt":
             return Response(formats.to_vtt(segments), content_type=TEXT_PLAIN)
         body = formats.verbose_json(
             text,
-            languages.openai_language_name(result.language or language or ""),
+            languages.openai_language_name(result.language, language),
             duration,
             words if "word" in granularities else None,
             segments if "segment" in granularities else None,

@@ -39,9 +39,11 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         message = exc.description or exc.name
         code = None
-        if status == 413:
+        if status == 413:  # MAX_CONTENT_LENGTH, checked on Content-Length and on the bytes read without one
             limit = app.config.get("MAX_CONTENT_LENGTH") or 0
-            message = f"The request is too large: the limit is {limit / 1e6:.0f} MB."
+            fields = app.config.get("MAX_FORM_MEMORY_SIZE") or 0
+            message = f"The request is too large: the limit is {limit / 1e6:g} MB"
+            message += f" ({fields / 1e6:g} MB for each form field besides the file)." if fields else "."
             code = "request_too_large"
         type_ = "server_error" if status >= 500 else "invalid_request_error"
         return jsonify(error_body(message, type_, None, code)), status

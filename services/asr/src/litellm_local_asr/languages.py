@@ -74,7 +74,58 @@ def to_model_language(code: str | None) -> str | None:
     )
 
 
-def openai_language_name(model_language: str) -> str:
-    """verbose_json's `language`: the full name in lower case ("english"), the first one for mixed audio."""
-    first = (model_language or "").split(",")[0].strip()
-    return first.lower() if first else "unknown"
+# verbose_json's `language` as OpenAI answers it: Whisper's language names, lower case ("english", not "en").
+# Whisper's code -> name table; Qwen3-ASR's names are all in it, Filipino as Whisper's "tagalog".
+OPENAI_NAMES: dict[str, str] = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
+    "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",
+    "nl": "dutch", "ar": "arabic", "sv": "swedish", "it": "italian", "id": "indonesian", "hi": "hindi",
+    "fi": "finnish", "vi": "vietnamese", "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay",
+    "cs": "czech", "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian", "la": "latin",
+    "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak", "te": "telugu", "fa": "persian",
+    "lv": "latvian", "bn": "bengali", "sr": "serbian", "az": "azerbaijani", "sl": "slovenian", "kn": "kannada",
+    "et": "estonian", "mk": "macedonian", "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian",
+    "ne": "nepali", "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian", "sw": "swahili",
+    "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala", "km": "khmer", "sn": "shona",
+    "yo": "yoruba", "so": "somali", "af": "afrikaans", "oc": "occitan", "ka": "georgian", "be": "belarusian",
+    "tg": "tajik", "sd": "sindhi", "gu": "gujarati", "am": "amharic", "yi": "yiddish", "lo": "lao",
+    "uz": "uzbek", "fo": "faroese", "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk",
+    "mt": "maltese", "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan", "tl": "tagalog",
+    "mg": "malagasy", "as": "assamese", "tt": "tatar", "haw": "hawaiian", "ln": "lingala", "ha": "hausa",
+    "ba": "bashkir", "jw": "javanese", "su": "sundanese", "yue": "cantonese",
+}  # fmt: skip
+# Other spellings of those languages (Whisper's aliases, ISO-639-3 and -2 codes, Qwen3-ASR's "Filipino").
+_OTHER_NAMES = {
+    "fil": "tl", "filipino": "tl", "jv": "jw", "javanese": "jw", "zho": "zh", "chi": "zh", "mandarin": "zh",
+    "eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "castilian": "es",
+    "por": "pt", "rus": "ru", "jpn": "ja", "kor": "ko", "ita": "it", "ara": "ar", "nld": "nl", "dut": "nl",
+    "flemish": "nl", "ind": "id", "tha": "th", "vie": "vi", "tur": "tr", "hin": "hi", "msa": "ms", "may": "ms",
+    "swe": "sv", "dan": "da", "fin": "fi", "pol": "pl", "ces": "cs", "cze": "cs", "fas": "fa", "per": "fa",
+    "farsi": "fa", "ell": "el", "gre": "el", "ron": "ro", "rum": "ro", "moldavian": "ro", "moldovan": "ro",
+    "hun": "hu", "mkd": "mk", "mac": "mk", "valencian": "ca", "burmese": "my", "haitian": "ht",
+    "letzeburgesch": "lb", "pushto": "ps", "panjabi": "pa", "sinhalese": "si", "iw": "he", "in": "id",
+}  # fmt: skip
+_BY_SPELLING = {
+    **{code: code for code in OPENAI_NAMES},
+    **{name: code for code, name in OPENAI_NAMES.items()},
+    **_OTHER_NAMES,
+}
+
+
+def openai_language_name(*reported: str | None) -> str:
+    """verbose_json's `language`: OpenAI's lower-case English name ("english") for the first of `reported` that
+    names a language, whether as qwen-asr's name ("English"), in any case, or as an ISO-639 code, with a region
+    ("en-US", "zh_Hans") or not; the first language of mixed audio ("Chinese,English"). "unknown" when none does."""
+    for value in reported:
+        for part in (value or "").split(","):
+            name = _openai_name(part)
+            if name:
+                return name
+    return "unknown"
+
+
+def _openai_name(value: str) -> str | None:
+    key = " ".join(value.strip().lower().replace("_", "-").split())
+    code = _BY_SPELLING.get(key) or _BY_SPELLING.get(key.split("-")[0])
+    return OPENAI_NAMES[code] if code else None

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Wall-clock limit of decoding one upload (open, demux, decode, resample); past it the request gets a 400.
     decode_timeout_s: float = Field(default=30.0, gt=0)
 
+    # Subtitle cues (srt, vtt) and segments: at most this many characters each (two lines of 42).
+    max_cue_chars: int = Field(default=84, ge=8)
+
     # Gunicorn (gunicorn_conf.py): one worker process holding the model, threads serving requests.
     host: str = "127.0.0.1"
     port: int = 8103
