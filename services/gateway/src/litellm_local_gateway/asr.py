@@ -11,6 +11,11 @@ load balancing, logging and spend tracking; the wrapper only writes its result i
   * text, srt, vtt: the transcript body as `text/plain`, byte for byte what the backend returned;
   * json, verbose_json: the JSON body without the fields LiteLLM adds as null (`words: null`, `usage: null`).
 
+Before LiteLLM's handler runs (after its key check and form parsing), the wrapper also checks the form's `model`
+(models.py): an alias of another mode (`completions`, `embedding`), which would reach a backend that cannot
+transcribe, is a 400 naming `model`; a model nobody serves is OpenAI's 404 `model_not_found`. The guard
+(guard.py) does the same for the JSON routes; it does not parse forms.
+
 Config (roles/litellm/templates/litellm.yaml.j2):
 
     litellm_settings:
@@ -26,6 +31,9 @@ from typing import Any
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from litellm.integrations.custom_logger import CustomLogger
+
+from .errors import refusal_body
+from .models import TRANSCRIPTION, check_model, live_catalog
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +61,14 @@ def _wrap(route: APIRoute) -> APIRoute:
     original = route.endpoint
 
     async def endpoint(**kwargs: Any) -> Any:
+        request = kwargs["request"]
+        form = await request.form()  # cached by Starlette: FastAPI has parsed it already for `file`
+        refusal = check_model(TRANSCRIPTION, form.get("model"), live_catalog())
+        if refusal is not None:
+            return Response(refusal_body(refusal), status_code=refusal.status, media_type="application/json")
         result = await original(**kwargs)
         if isinstance(result, Response):
             return result
-        request = kwargs["request"]
-        form = await request.form()  # cached by Starlette: LiteLLM's handler has parsed it already
         kind, body = openai_body(result, str(form.get("response_format") or "json"))
         headers = {k: v for k, v in kwargs["fastapi_response"].headers.items() if k.lower() not in _BODY_HEADERS}
         if kind == "text":

@@ -9,21 +9,23 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Refusal:
-    """A request the gateway answers itself: status, message, and the offending field (`param`)."""
+    """A request the gateway answers itself: status, message, the offending field (`param`) and OpenAI's `code`
+    where it has one (`model_not_found`; else the status)."""
 
     message: str
     param: str | None = None
     status: int = 400
+    code: str | None = None
 
 
-def error_body(message: str, param: str | None = None, code: int = 400) -> bytes:
+def error_body(message: str, param: str | None = None, code: int | str = 400) -> bytes:
     return json.dumps(
         {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": str(code)}}
     ).encode()
 
 
 def refusal_body(refusal: Refusal) -> bytes:
-    return error_body(refusal.message, refusal.param, refusal.status)
+    return error_body(refusal.message, refusal.param, refusal.code or refusal.status)
 
 
 def openai_error_from_validation(detail: Any) -> tuple[str, str | None]:

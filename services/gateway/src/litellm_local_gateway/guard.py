@@ -7,9 +7,11 @@ as `litellm_local_gateway.guard.request_guard`) wraps the application's ASGI sta
     occurrence and lose the others, in the scope LiteLLM sees too, so the guard and LiteLLM read the same one;
   * a POST whose body is not a form (JSON, text/plain, no content type, anything else; LiteLLM parses them all as
     JSON) is read whole, up to LITELLM_LOCAL_MAX_BODY_BYTES (413 past it), and must be one JSON object within the
-    nesting limits (jsonbody.py); the per-request caps and media rules of policy.py are then checked, and the body
-    is handed on to LiteLLM byte for byte. A form sent to an embeddings or generation route is refused: LiteLLM
-    would read its fields as strings the caps do not see;
+    nesting limits (jsonbody.py); the per-request caps and media rules of policy.py are then checked, then, on the
+    chat-completions and embeddings routes, OpenAI's request contract (contract.py: types, ranges, roles, content
+    parts) and the model (models.py: the `embedding` alias on /v1/chat/completions is a 400, a model nobody
+    serves a 404), and the body is handed on to LiteLLM byte for byte. A form sent to an embeddings or generation
+    route is refused: LiteLLM would read its fields as strings the caps do not see;
   * FastAPI's 422 `{"detail": [...]}` answers (a transcription without `file`) become 400 `{"error": {...}}`.
 
 Each refusal is OpenAI's error shape, `application/json`. This module does not import LiteLLM: the unit tests run
@@ -23,8 +25,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from .contract import check_request as check_contract
+from .contract import contract_route
 from .errors import Refusal, error_body, openai_error_from_validation, refusal_body
 from .jsonbody import BodyError, parse_object
+from .models import Catalog, check_model
 from .policy import check_request as check_policy
 from .policy import route_kind
 from .settings import MAX_BODY_BYTES, GatewaySettings
@@ -106,11 +111,18 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 class RequestGuard:
-    """ASGI wrapper around LiteLLM's application stack."""
+    """ASGI wrapper around LiteLLM's application stack; `catalog` gives the served models and their modes
+    (models.py) at each request, or None to skip that check."""
 
-    def __init__(self, app: ASGIApp, settings: GatewaySettings | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: GatewaySettings | None = None,
+        catalog: Callable[[], Catalog | None] | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings or GatewaySettings()
+        self.catalog = catalog
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,10 +167,20 @@ class RequestGuard:
                 parsed = parse_object(body, self.settings.max_json_depth, self.settings.max_json_containers)
             except BodyError as exc:
                 return Refusal(str(exc), exc.param)
-            refusal = check_policy(kind, parsed, self.settings)
+            refusal = check_policy(kind, parsed, self.settings) or self._check_contract(scope, parsed)
             if refusal is not None:
                 return refusal
         return _replay(body, receive)
+
+    def _check_contract(self, scope: Scope, body: dict[str, Any]) -> Refusal | None:
+        route, path_model = contract_route(str(scope.get("path") or ""))
+        if route is None:
+            return None
+        refusal = check_contract(route, body, path_model)
+        if refusal is None and self.catalog is not None:
+            # LiteLLM takes the model named in the path (Azure's form) over the body's.
+            refusal = check_model(route, path_model or body.get("model"), self.catalog())
+        return refusal
 
 
 def _too_large(limit: int) -> Refusal:
@@ -219,7 +241,9 @@ def _rewrite_422(send: Send) -> Send:
     return wrapped
 
 
-def install(app: Any, settings: GatewaySettings | None = None) -> bool:
+def install(
+    app: Any, settings: GatewaySettings | None = None, catalog: Callable[[], Catalog | None] | None = None
+) -> bool:
     """Wrap `app`'s ASGI stack (now, if it is built, and whenever Starlette rebuilds it); idempotent."""
     if getattr(app, "_litellm_local_guard", False):
         return False
@@ -227,11 +251,11 @@ def install(app: Any, settings: GatewaySettings | None = None) -> bool:
     build = app.build_middleware_stack
 
     def build_guarded() -> ASGIApp:
-        return RequestGuard(build(), settings)
+        return RequestGuard(build(), settings, catalog)
 
     app.build_middleware_stack = build_guarded
     if getattr(app, "middleware_stack", None) is not None:
-        app.middleware_stack = RequestGuard(app.middleware_stack, settings)
+        app.middleware_stack = RequestGuard(app.middleware_stack, settings, catalog)
     app._litellm_local_guard = True
     return True
 

@@ -5,12 +5,14 @@ of the body; both cost CPU on the event loop. So before parsing, one pass over t
 and `bytes.translate` rather than a Python loop, drops string literals (unterminated ones run to the end, so the
 pass never backtracks) and keeps only the brackets: their count and their deepest nesting are checked first, and
 only a body within both limits is parsed. UTF-8 multi-byte sequences hold no ASCII bytes, so working on the bytes
-of a valid UTF-8 body is exact.
+of a valid UTF-8 body is exact. NaN and Infinity are not JSON, and a number too large for a float (`1e400`) is
+refused too rather than read as infinite.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import operator
 import re
 from itertools import accumulate, count
@@ -53,6 +55,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON, but infinite once parsed
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def parse_object(body: bytes, max_depth: int, max_containers: int) -> dict[str, Any]:
     """The body as a dict, or BodyError saying why not."""
     try:
@@ -69,7 +78,7 @@ def parse_object(body: bytes, max_depth: int, max_containers: int) -> dict[str, 
     if depth(found) > max_depth:
         raise BodyError(_too_deep(max_depth))
     try:
-        parsed = json.loads(text, parse_constant=_no_constant)
+        parsed = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BodyError(
             f"the request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
