@@ -114,13 +114,14 @@ def lab_ca() -> str:
 
 
 def put_file(host, path: str, data: bytes) -> None:
-    """Write `data` to `path` on a testinfra host (base64 in pieces: a command line has a length limit)."""
+    """Write `data` to `path` on a testinfra host, readable by root only (base64 in pieces: a command line has a
+    length limit). Never pass a secret this way: it would be on a command line; use it for files the tests make."""
     import base64
     import shlex
 
     encoded = base64.b64encode(data).decode()
     quoted = shlex.quote(path)
-    host.check_output(f"mkdir -p $(dirname {quoted}) && : > {quoted}")
+    host.check_output(f"umask 077 && mkdir -p $(dirname {quoted}) && : > {quoted}")
     for i in range(0, len(encoded), 60000):
         host.check_output(f"printf %s {shlex.quote(encoded[i : i + 60000])} | base64 -d >> {quoted}")
 
@@ -133,3 +134,19 @@ def lab_ca_on(name: str) -> str:
     """Copy the lab CA to lab host `name` (for curl --cacert there); returns its path on that host."""
     put_file(lab_host(name), LAB_CA_ON_HOSTS, Path(lab_ca()).read_bytes())
     return LAB_CA_ON_HOSTS
+
+
+def put_secret(name: str, path: str, data: bytes) -> None:
+    """Write a secret to `path` on lab host `name`, mode 0600, through SSH's standard input (never a command line)."""
+    hv = hostvars(name)
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    if hv.get("ansible_ssh_private_key_file"):
+        ssh += ["-i", hv["ansible_ssh_private_key_file"]]
+    target = f"{hv.get('ansible_user', 'root')}@{hv.get('ansible_host', name)}"
+    subprocess.run(
+        [*ssh, target, f"umask 077 && mkdir -p $(dirname {path}) && cat > {path}"],
+        input=data,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )

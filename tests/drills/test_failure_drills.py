@@ -17,7 +17,17 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_ca_on, lab_host, lab_inventory, require_lab
+from tests.conftest import (
+    ROOT,
+    gateway_base,
+    group_hosts,
+    hostvars,
+    lab_ca_on,
+    lab_host,
+    lab_inventory,
+    put_secret,
+    require_lab,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -132,9 +142,11 @@ def wait_until_the_gateway_routes_to(bases: list[str], base: str, key: str) -> N
     deadline = time.monotonic() + 120
     gateway = lab_host(group_hosts("gateway")[0])
     port = hostvars(group_hosts("gateway")[0]).get("litellm_port", 4000)
+    header = "/root/litellm-local-drill-auth-header"
+    put_secret(group_hosts("gateway")[0], header, f"Authorization: Bearer {key}".encode())
     while True:
         # LiteLLM's /health is an admin route, closed at the edge: asked on the gateway host, on loopback.
-        out = gateway.run(f"curl -s -m 60 -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/health")
+        out = gateway.run(f"curl -s -m 60 -H @{header} http://127.0.0.1:{port}/health")
         try:
             healthy = {e.get("api_base") for e in json.loads(out.stdout).get("healthy_endpoints", [])}
         except ValueError:

@@ -2,7 +2,7 @@
 
 Standard library only (the lab hosts have no extra packages). Each command prints one JSON object on stdout:
 
-  request METHOD URL [--key K] [--body-bytes N] [--json JSON | --json-file F] [--content-type T]
+  request METHOD URL [--key K | --key-file F] [--body-bytes N] [--json JSON | --json-file F] [--content-type T]
           [--file NAME:PATH --field K=V ...] [--system-cas]
       one request; {"status", "seconds", "body" (first 2000 bytes, text), "error"}
   parallel N METHOD URL ...       N copies of that request at once; {"results": [...]}
@@ -64,7 +64,10 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
 def request(args: argparse.Namespace) -> dict:
     url = urllib.parse.urlsplit(args.url)
     headers: dict[str, str] = {}
-    if args.key:
+    if args.key_file:
+        with open(args.key_file, encoding="utf-8") as f:
+            headers["Authorization"] = f"Bearer {f.read().strip()}"
+    elif args.key:
         headers["Authorization"] = f"Bearer {args.key}"
     body: object = None
     if args.body_bytes:
@@ -127,7 +130,8 @@ def main(argv: list[str]) -> int:
             p.add_argument("n", type=int)
         p.add_argument("method")
         p.add_argument("url")
-        p.add_argument("--key")
+        p.add_argument("--key", help="a key to send (a wrong one: the gateway's key is read from --key-file)")
+        p.add_argument("--key-file")
         p.add_argument("--body-bytes", type=int, default=0)
         p.add_argument("--json")
         p.add_argument("--json-file")

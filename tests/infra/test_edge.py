@@ -24,18 +24,37 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import gateway_env, group_hosts, hostvars, lab_host, lab_inventory, put_file, require_lab
+from tests.conftest import (
+    gateway_env,
+    group_hosts,
+    hostvars,
+    lab_host,
+    lab_inventory,
+    put_file,
+    put_secret,
+    require_lab,
+)
 
 pytestmark = pytest.mark.lab
 
 PROBE = Path(__file__).with_name("edge_probe.py")
 REMOTE_DIR = "/root/litellm-local-edge-tests"
+KEY_FILE = f"{REMOTE_DIR}/key"  # the gateway's key on the client host: a 0600 file, never on a command line
 CANARY_ADDRESS = "10.77.0.1"  # the control node on the lab bridge: every lab unit may reach it
 
 
 @pytest.fixture(autouse=True)
 def _lab() -> None:
     require_lab()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean_client_host():
+    """Nothing the tests put on the client host (the key file among it) outlives this module."""
+    yield
+    if lab_inventory():
+        lab_host(client_host_name()).run(f"rm -rf {REMOTE_DIR}")
+        client.cache_clear()
 
 
 def gateway_host() -> str:
@@ -55,6 +74,8 @@ def client():
     ca = Path(gateway_env()["SSL_CERT_FILE"]).read_text()
     put_file(host, f"{REMOTE_DIR}/ca.crt", ca.encode())
     put_file(host, f"{REMOTE_DIR}/edge_probe.py", PROBE.read_bytes())
+    put_secret(client_host_name(), KEY_FILE, key().encode())
+    put_secret(client_host_name(), f"{REMOTE_DIR}/auth-header", f"Authorization: Bearer {key()}".encode())
     return host
 
 
@@ -141,7 +162,9 @@ def test_a_64_mb_body_without_a_key_is_refused_in_under_a_second(route: str) -> 
     ("route", "megabytes"), [("/v1/chat/completions", 9), ("/v1/embeddings", 9), ("/v1/audio/transcriptions", 40)]
 )
 def test_an_oversized_body_with_the_key_is_413_before_it_is_read(route: str, megabytes: int) -> None:
-    result = probe("request", "POST", base() + route, "--key", key(), "--body-bytes", str(megabytes * 1024 * 1024))
+    result = probe(
+        "request", "POST", base() + route, "--key-file", KEY_FILE, "--body-bytes", str(megabytes * 1024 * 1024)
+    )
     assert result["status"] == 413, result
     assert error_of(result)["code"] == "request_too_large"
     assert result["seconds"] < 2.0, result
@@ -181,7 +204,7 @@ ENCODED = [
 @pytest.mark.parametrize("path", SIDE_ROUTES)
 @pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "key"])
 def test_side_routes_are_404_in_openai_shape(path: str, with_key: bool) -> None:
-    args = ["request", "GET", base() + path] + (["--key", key()] if with_key else [])
+    args = ["request", "GET", base() + path] + (["--key-file", KEY_FILE] if with_key else [])
     result = probe(*args)
     assert result["status"] == 404, result
     assert error_of(result)["code"] == "unknown_url"
@@ -189,7 +212,7 @@ def test_side_routes_are_404_in_openai_shape(path: str, with_key: bool) -> None:
 
 @pytest.mark.parametrize("path", ENCODED)
 def test_encoded_dots_and_slashes_are_refused(path: str) -> None:
-    result = probe("request", "GET", base() + path, "--key", key())
+    result = probe("request", "GET", base() + path, "--key-file", KEY_FILE)
     assert result["status"] == 400, result
     assert error_of(result)["code"] == "bad_request"
 
@@ -215,11 +238,9 @@ def test_requests_without_a_key_create_no_metric_series() -> None:
         probe("request", "POST", base() + "/v1/chat/completions", "--json", body)
         probe("request", "GET", base() + f"/{marker}/{i}")
         probe("request", "POST", base() + "/v1/embeddings", "--key", f"sk-{marker}{i:040d}", "--json", body)
-    metrics = probe("request", "GET", base() + "/metrics", "--key", key())
+    metrics = probe("request", "GET", base() + "/metrics", "--key-file", KEY_FILE)
     assert metrics["status"] == 200
-    full = client().check_output(
-        f"curl -s --cacert {REMOTE_DIR}/ca.crt -H 'Authorization: Bearer {key()}' {base()}/metrics"
-    )
+    full = client().check_output(f"curl -s --cacert {REMOTE_DIR}/ca.crt -H @{REMOTE_DIR}/auth-header {base()}/metrics")
     assert marker not in full, "unauthenticated requests left series in the gateway's metrics"
 
 
@@ -317,7 +338,13 @@ def test_chat_and_ocr_image_urls_are_refused_and_never_fetched(model: str, schem
             "redirect": f"http://{CANARY_ADDRESS}:{canary.port}/redirect?to=http://127.0.0.1:8101/v1/models",
         }[scheme]
         result = probe(
-            "request", "POST", base() + "/v1/chat/completions", "--key", key(), "--json", chat_with_image(model, url)
+            "request",
+            "POST",
+            base() + "/v1/chat/completions",
+            "--key-file",
+            KEY_FILE,
+            "--json",
+            chat_with_image(model, url),
         )
         time.sleep(0.5)
         assert result["status"] == 400, result
@@ -333,7 +360,7 @@ def test_embedding_image_urls_are_refused_and_never_fetched() -> None:
             {"image": canary.url("embedding2"), "text": "caption"},
         ):
             body = json.dumps({"model": "embedding", "input": [item]})
-            result = probe("request", "POST", base() + "/v1/embeddings", "--key", key(), "--json", body)
+            result = probe("request", "POST", base() + "/v1/embeddings", "--key-file", KEY_FILE, "--json", body)
             assert result["status"] == 400, result
         time.sleep(0.5)
         assert canary.hits == [], canary.hits
@@ -411,8 +438,8 @@ def test_playlists_and_network_descriptions_are_refused_as_audio() -> None:
                 "request",
                 "POST",
                 base() + "/v1/audio/transcriptions",
-                "--key",
-                key(),
+                "--key-file",
+                KEY_FILE,
                 "--file",
                 f"{name}:{REMOTE_DIR}/{name}",
                 "--field",
@@ -438,8 +465,8 @@ def test_sixteen_sdp_uploads_at_once_do_not_delay_a_normal_transcription() -> No
         "request",
         "POST",
         url,
-        "--key",
-        key(),
+        "--key-file",
+        KEY_FILE,
         "--file",
         f"speech.wav:{REMOTE_DIR}/speech.wav",
         "--field",
@@ -453,8 +480,8 @@ def test_sixteen_sdp_uploads_at_once_do_not_delay_a_normal_transcription() -> No
             "16",
             "POST",
             url,
-            "--key",
-            key(),
+            "--key-file",
+            KEY_FILE,
             "--file",
             f"stream.sdp:{REMOTE_DIR}/stream.sdp",
             "--field",
@@ -498,7 +525,7 @@ def test_sixteen_sdp_uploads_at_once_do_not_delay_a_normal_transcription() -> No
     ids=["3000-inputs", "n-64", "max-tokens-100000"],
 )
 def test_requests_over_a_cap_are_400_naming_the_limit(route: str, body: dict, param: str) -> None:
-    result = probe("request", "POST", base() + route, "--key", key(), "--json", json.dumps(body))
+    result = probe("request", "POST", base() + route, "--key-file", KEY_FILE, "--json", json.dumps(body))
     assert result["status"] == 400, result
     error = error_of(result)
     assert error["param"] == param, error
@@ -512,7 +539,7 @@ def test_liveliness_answers_within_a_second_while_a_client_sends_the_largest_emb
     put_file(client(), f"{REMOTE_DIR}/big.json", body.encode())
     client().check_output(
         f"cd {REMOTE_DIR} && (SSL_CERT_FILE=ca.crt timeout 300 python3 edge_probe.py parallel 4 POST "
-        f"{base()}/v1/embeddings --key {key()} --json-file big.json > load.json 2>&1 &)"
+        f"{base()}/v1/embeddings --key-file {KEY_FILE} --json-file big.json > load.json 2>&1 &)"
     )
     watched = probe("watch", base() + "/health/liveliness", "20")
     print(f"liveliness during {cap}-input embedding requests: {watched}")
@@ -609,7 +636,8 @@ def test_a_client_over_its_connection_cap_gets_429() -> None:
         f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
         f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
         "head = ('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'\n"
-        f"        'Authorization: Bearer {key()}\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()\n"
+        f"        'Authorization: Bearer ' + open('{KEY_FILE}').read()\n"
+        "        + '\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()\n"
         "socks = []\n"
         f"for _ in range({cap} + 10):\n"
         "    s = ctx.wrap_socket(socket.create_connection((host, port), timeout=10), server_hostname=host)\n"
