@@ -80,7 +80,8 @@ def request(args: argparse.Namespace) -> dict:
         else:
             with open(args.json_file, "rb") as f:
                 body = f.read()
-        headers["Content-Type"] = args.content_type or "application/json"
+        if args.content_type != "":
+            headers["Content-Type"] = args.content_type or "application/json"
     elif args.file:
         fields = dict(f.split("=", 1) for f in args.field or [])
         name, _, path = args.file.partition(":")

@@ -659,3 +659,40 @@ def test_a_client_over_its_connection_cap_gets_429() -> None:
     limited = int(client().check_output(f"timeout 120 python3 {REMOTE_DIR}/conns.py"))
     print(f"{cap + 10} connections holding their bodies back (cap {cap}): {limited} answered 429")
     assert 1 <= limited <= 10 + 1, limited
+
+
+def test_a_client_that_holds_its_body_back_is_cut_off() -> None:
+    """Headers with the key and a Content-Length, then nothing: closed after client_body_timeout, with no answer from
+    the gateway (the body never reached it)."""
+    limit = edge_setting("client_body_timeout")
+    script = (
+        "import socket, ssl, time\n"
+        f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
+        f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
+        "s = ctx.wrap_socket(socket.create_connection((host, port), timeout=120), server_hostname=host)\n"
+        "s.sendall(('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'\n"
+        f"           'Authorization: Bearer ' + open('{KEY_FILE}').read()\n"
+        "           + '\\r\\nContent-Length: 1000\\r\\n\\r\\n{\"model\": ').encode())\n"
+        "t = time.monotonic()\n"
+        "data = s.recv(100)\n"
+        "print(round(time.monotonic() - t, 1), data[:12].decode(errors='replace').replace(' ', '_') or '-')\n"
+    )
+    put_file(client(), f"{REMOTE_DIR}/slowbody.py", script.encode())
+    seconds, first = client().check_output(f"timeout 150 python3 {REMOTE_DIR}/slowbody.py").split()
+    print(f"a body held back: closed after {seconds} s (client_body_timeout {limit} s), answer {first!r}")
+    assert float(seconds) < limit + 5
+    assert not first.startswith("HTTP/1.1_2"), first
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("text/plain", "[1,2]"), ("", "[1,2]"), ("application/json", "[" * 100 + "]" * 100), ("application/json", "{")],
+    ids=["list-as-text", "list-no-type", "deep", "not-json"],
+)
+def test_bodies_that_are_not_a_json_object_are_400(content_type: str, body: str) -> None:
+    args = ["request", "POST", base() + "/v1/chat/completions", "--key-file", KEY_FILE, "--json", body]
+    if content_type:
+        args += ["--content-type", content_type]
+    result = probe(*args)
+    assert result["status"] == 400, result
+    error_of(result)

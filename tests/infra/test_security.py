@@ -97,6 +97,11 @@ def test_backend_unit_hardening_properties(host_name: str, unit: str) -> None:
     assert "reboot" not in props["SystemCallFilter"].split(), "the filter lets @privileged calls through"
     assert props["RestrictAddressFamilies"]
     assert props["IPAddressDeny"], "no IP address deny list"
+    allowed = [a.removesuffix("/32").removesuffix("/128") for a in props["IPAddressAllow"].split()]
+    for wide in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"):
+        assert wide not in allowed, f"{unit}: IPAddressAllow admits all of {wide}: {allowed}"
+    for peer in group_hosts("gateway") + group_hosts("monitoring"):
+        assert address(peer) in allowed, f"{unit}: the gateway/monitoring host {peer} is not among its peers {allowed}"
     assert props["Restart"] == "on-failure"
 
 
