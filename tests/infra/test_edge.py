@@ -609,18 +609,31 @@ def test_a_client_over_its_request_rate_gets_429_in_openai_shape() -> None:
     assert probe("request", "GET", base() + "/health/liveliness")["status"] == 200
 
 
+def tls_script(*lines: str) -> str:
+    """A Python script for the client host that opens a verified TLS connection `s` to the edge, then runs `lines`."""
+    return "\n".join(
+        [
+            "import socket, ssl, time",
+            f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')",
+            f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}",
+            "def connect():",
+            "    return ctx.wrap_socket(socket.create_connection((host, port), timeout=120), server_hostname=host)",
+            f"key = open('{KEY_FILE}').read().strip()",
+            *lines,
+            "",
+        ]
+    )
+
+
 def test_a_client_that_sends_its_headers_too_slowly_is_cut_off() -> None:
     """A TLS connection that sends half a request line and waits is closed after client_header_timeout."""
     limit = edge_setting("client_header_timeout")
-    script = (
-        "import socket, ssl, time, os\n"
-        f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
-        f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
-        "s = ctx.wrap_socket(socket.create_connection((host, port), timeout=60), server_hostname=host)\n"
-        "s.sendall(b'GET /health/liveliness HTTP/1.1\\r\\nHost: x\\r\\n')\n"
-        "t = time.monotonic()\n"
-        "data = s.recv(100)\n"
-        "print(round(time.monotonic() - t, 1), len(data))\n"
+    script = tls_script(
+        "s = connect()",
+        "s.sendall(b'GET /health/liveliness HTTP/1.1\\r\\nHost: x\\r\\n')",
+        "t = time.monotonic()",
+        "data = s.recv(100)",
+        "print(round(time.monotonic() - t, 1), len(data))",
     )
     put_file(client(), f"{REMOTE_DIR}/slow.py", script.encode())
     seconds, received = client().check_output(f"timeout 90 python3 {REMOTE_DIR}/slow.py").split()
@@ -631,29 +644,25 @@ def test_a_client_that_sends_its_headers_too_slowly_is_cut_off() -> None:
 def test_a_client_over_its_connection_cap_gets_429() -> None:
     """Requests whose bodies a client holds back each keep a connection busy; past the cap the edge answers 429."""
     cap = edge_setting("limit_conn edge_conn")
-    script = (
-        "import socket, ssl, time\n"
-        f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
-        f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
-        "head = ('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'\n"
-        f"        'Authorization: Bearer ' + open('{KEY_FILE}').read()\n"
-        "        + '\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()\n"
-        "socks = []\n"
-        f"for _ in range({cap} + 10):\n"
-        "    s = ctx.wrap_socket(socket.create_connection((host, port), timeout=10), server_hostname=host)\n"
-        "    s.sendall(head)\n"
-        "    socks.append(s)\n"
-        "    time.sleep(0.02)\n"
-        "limited = 0\n"
-        "for s in socks:\n"
-        "    s.settimeout(0.3)\n"
-        "    try:\n"
-        "        limited += s.recv(64).startswith(b'HTTP/1.1 429')\n"
-        "    except (TimeoutError, OSError):\n"
-        "        pass\n"
-        "for s in socks:\n"
-        "    s.close()\n"
-        "print(limited)\n"
+    script = tls_script(
+        "head = ('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'",
+        "        'Authorization: Bearer ' + key + '\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()",
+        "socks = []",
+        f"for _ in range({cap} + 10):",
+        "    s = connect()",
+        "    s.sendall(head)",
+        "    socks.append(s)",
+        "    time.sleep(0.02)",
+        "limited = 0",
+        "for s in socks:",
+        "    s.settimeout(0.3)",
+        "    try:",
+        "        limited += s.recv(64).startswith(b'HTTP/1.1 429')",
+        "    except (TimeoutError, OSError):",
+        "        pass",
+        "for s in socks:",
+        "    s.close()",
+        "print(limited)",
     )
     put_file(client(), f"{REMOTE_DIR}/conns.py", script.encode())
     limited = int(client().check_output(f"timeout 120 python3 {REMOTE_DIR}/conns.py"))
@@ -665,17 +674,13 @@ def test_a_client_that_holds_its_body_back_is_cut_off() -> None:
     """Headers with the key and a Content-Length, then nothing: closed after client_body_timeout, with no answer from
     the gateway (the body never reached it)."""
     limit = edge_setting("client_body_timeout")
-    script = (
-        "import socket, ssl, time\n"
-        f"ctx = ssl.create_default_context(cafile='{REMOTE_DIR}/ca.crt')\n"
-        f"host, port = '{hostvars(gateway_host())['ansible_host']}', {base().rsplit(':', 1)[1]}\n"
-        "s = ctx.wrap_socket(socket.create_connection((host, port), timeout=120), server_hostname=host)\n"
-        "s.sendall(('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'\n"
-        f"           'Authorization: Bearer ' + open('{KEY_FILE}').read()\n"
-        "           + '\\r\\nContent-Length: 1000\\r\\n\\r\\n{\"model\": ').encode())\n"
-        "t = time.monotonic()\n"
-        "data = s.recv(100)\n"
-        "print(round(time.monotonic() - t, 1), data[:12].decode(errors='replace').replace(' ', '_') or '-')\n"
+    script = tls_script(
+        "s = connect()",
+        "s.sendall(('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'",
+        "           'Authorization: Bearer ' + key + '\\r\\nContent-Length: 1000\\r\\n\\r\\n{\"model\": ').encode())",
+        "t = time.monotonic()",
+        "data = s.recv(100)",
+        "print(round(time.monotonic() - t, 1), data[:12].decode(errors='replace').replace(' ', '_') or '-')",
     )
     put_file(client(), f"{REMOTE_DIR}/slowbody.py", script.encode())
     seconds, first = client().check_output(f"timeout 150 python3 {REMOTE_DIR}/slowbody.py").split()

@@ -105,23 +105,6 @@ def test_backend_unit_hardening_properties(host_name: str, unit: str) -> None:
     assert props["Restart"] == "on-failure"
 
 
-@pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
-def test_edge_unit_hardening_properties(host_name: str) -> None:
-    props = lab_host(host_name).service("litellm-edge").systemd_properties
-    for key, value in {
-        "User": "litellm-edge",
-        "NoNewPrivileges": "yes",
-        "PrivateDevices": "yes",
-        "ProtectSystem": "strict",
-        "MemoryDenyWriteExecute": "yes",
-        "RemoveIPC": "yes",
-        "CapabilityBoundingSet": "",
-        "Restart": "on-failure",
-    }.items():
-        assert props.get(key, "") == value, f"litellm-edge: {key}={props.get(key)!r}, expected {value!r}"
-    assert props["SystemCallFilter"]
-
-
 @pytest.mark.parametrize("host_name", all_hosts() if lab_inventory() else ["(no lab)"])
 def test_every_unit_has_memory_and_task_caps(host_name: str) -> None:
     h = lab_host(host_name)
@@ -135,20 +118,26 @@ def test_every_unit_has_memory_and_task_caps(host_name: str) -> None:
             assert props.get(key, "infinity") not in ("", "infinity"), f"{unit}: no {key}="
 
 
+FRONT_UNITS = {"litellm": "litellm", "litellm-edge": "litellm-edge"}  # unit: its user
+
+
+@pytest.mark.parametrize("unit", sorted(FRONT_UNITS))
 @pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
-def test_gateway_unit_hardening_properties(host_name: str) -> None:
-    props = lab_host(host_name).service("litellm").systemd_properties
+def test_gateway_and_edge_unit_hardening_properties(host_name: str, unit: str) -> None:
+    props = lab_host(host_name).service(unit).systemd_properties
     for key, value in {
-        "User": "litellm",
+        "User": FRONT_UNITS[unit],
         "NoNewPrivileges": "yes",
         "PrivateDevices": "yes",
         "ProtectSystem": "strict",
         "MemoryDenyWriteExecute": "yes",
         "RemoveIPC": "yes",
         "CapabilityBoundingSet": "",
+        "Restart": "on-failure",
     }.items():
-        assert props.get(key, "") == value, f"litellm: {key}={props.get(key)!r}, expected {value!r}"
+        assert props.get(key, "") == value, f"{unit}: {key}={props.get(key)!r}, expected {value!r}"
     assert props["SystemCallFilter"]
+    assert props.get("IPAddressDeny") or unit == "litellm-edge", "the gateway talks only to localhost and the stack"
 
 
 # --------------------------------------------------------------------------------------------------------------------

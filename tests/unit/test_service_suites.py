@@ -1,0 +1,42 @@
+"""Our services' own test suites that need dependencies the control node's venv does not hold, each run in the venv
+that scripts/deploy builds for it (scripts/common.sh), against the working tree's source (PYTHONPATH):
+
+* services/asr/tests in .venv-labasr: qwen-asr pins transformers 4.57 (build_lab_asr_models, with the tiny lab
+  models the real-engine tests load);
+* services/gateway/tests in .venv-gateway: the gateway's pinned dependencies, LiteLLM among them, from
+  roles/litellm/files/requirements.lock (build_gateway_test_venv)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+SUITES = {
+    "asr": (".venv-labasr", "services/asr", {"HF_HUB_OFFLINE": "1"}),
+    "gateway": (".venv-gateway", "services/gateway", {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_service_suite(name: str) -> None:
+    venv, service, extra_env = SUITES[name]
+    python = ROOT / venv / "bin" / "python"
+    if not python.exists():
+        if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
+            pytest.fail(f"{venv} is missing: scripts/deploy builds it")
+        pytest.skip(f"{venv} is missing (scripts/deploy builds it)")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT / service / "src"), **extra_env}
+    proc = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{service}/tests"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print(proc.stdout[-2000:])
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
