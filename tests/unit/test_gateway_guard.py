@@ -371,6 +371,31 @@ def test_embedding_input_cap() -> None:
     assert run(embed(["x"] * 257), path="/v1/completions").status == 200
 
 
+def test_token_id_lists_the_proxy_cannot_decode_are_400_naming_input() -> None:
+    # Found by tests/api/test_schemathesis_gateway.py: {"input": [[-1]]} (valid per OpenAI's schema) was a 500, as
+    # was any id cl100k_base lacks: LiteLLM's proxy decodes a list of token-id lists with that tokenizer.
+    def embed(items: Any) -> bytes:
+        return json.dumps({"model": "embedding", "input": items}).encode()
+
+    for items, where in (
+        ([[-1]], "input[0][0]"),
+        ([[1, 2], [3, 100256]], "input[1][1]"),
+        ([[100261]], "input[0][0]"),
+        ([[100277]], "input[0][0]"),
+        ([[2**40]], "input[0][0]"),
+    ):
+        result = run(embed(items), path=EMBED)
+        assert result.status == 400, items
+        assert result.error["param"] == "input"
+        assert f"`{where}` is " in result.error["message"]
+        assert result.app.calls == []
+    for items in ([[0, 100255, 100257, 100260, 100276]], [[5], [6, 7]]):
+        assert run(embed(items), path=EMBED).status == 200, items
+    # one flat list is the backend's to judge (its own 400 names its vocabulary); other routes are not checked
+    assert run(embed([-1, 2**40]), path=EMBED).status == 200
+    assert run(json.dumps({"model": "completions", "prompt": [[-1]]}).encode(), path="/v1/completions").status == 200
+
+
 def test_count_embedding_inputs() -> None:
     assert count_embedding_inputs("x") == 1
     assert count_embedding_inputs({"text": "x"}) == 1

@@ -53,7 +53,7 @@ def count_embedding_inputs(value: Any) -> int:
 def check_request(kind: str | None, body: dict[str, Any], settings: GatewaySettings) -> Refusal | None:
     """The first reason to refuse `body` on a route of `kind`, or None."""
     if kind == EMBEDDINGS:
-        refusal = _check_embedding_count(body, settings)
+        refusal = _check_embedding_count(body, settings) or _check_token_ids(body)
     elif kind == GENERATION:
         refusal = _check_generation_caps(body, settings)
     else:
@@ -69,6 +69,36 @@ def _check_embedding_count(body: dict[str, Any], settings: GatewaySettings) -> R
             f"({MAX_EMBEDDING_INPUTS}): split it into several requests",
             "input",
         )
+    return None
+
+
+# A list of token-id lists: LiteLLM's proxy (1.108.7, proxy_server.py) decodes each list to text with gpt-3.5-turbo's
+# tokenizer (tiktoken cl100k_base) for providers that take no token arrays (ours), and an id that tokenizer does not
+# have was a 500 ("out of range integral type conversion attempted", "Invalid token for decoding: 100256"). cl100k's
+# ids: the ranks 0..100255 and the special tokens 100257..100260 and 100276. (One flat token-id list is not decoded:
+# the embedding backend gets it and answers an id out of its vocabulary with its own 400.)
+CL100K_IDS = (range(0, 100256), range(100257, 100261), range(100276, 100277))
+
+
+def _cl100k_id(token: int) -> bool:
+    return any(token in ids for ids in CL100K_IDS)
+
+
+def _check_token_ids(body: dict[str, Any]) -> Refusal | None:
+    value = body.get("input")
+    # the proxy's own test: the first item a list whose first item is an int
+    if not (isinstance(value, list) and value and isinstance(value[0], list) and value[0]):
+        return None
+    if not isinstance(value[0][0], int):
+        return None
+    for i, ids in enumerate(value):
+        for j, token in enumerate(ids if isinstance(ids, list) else ()):
+            if type(token) is int and not _cl100k_id(token):
+                return Refusal(
+                    f"`input[{i}][{j}]` is {token}, not a token id: a list of token-id lists is read with OpenAI's "
+                    "cl100k_base tokenizer (ids 0-100255, 100257-100260, 100276)",
+                    "input",
+                )
     return None
 
 
