@@ -111,7 +111,7 @@ def test_dimensions_and_base64(base: str) -> None:
 def test_bad_inputs_are_4xx_with_messages(base: str, body: dict, status: int, fragment: str) -> None:
     got, answer, _ = request(f"{base}/v1/embeddings", body)
     assert got == status, answer
-    assert fragment in answer["error"]["message"] and answer["error"]["code"] == status
+    assert fragment in answer["error"]["message"] and answer["error"]["code"] == str(status)
 
 
 def test_invalid_json_is_a_400(base: str) -> None:

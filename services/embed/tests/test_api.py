@@ -20,7 +20,7 @@ def assert_error(response, status: int, *fragments: str) -> dict:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert error["code"] == status
+    assert error["code"] == str(status)
     for fragment in fragments:
         assert fragment in error["message"], error["message"]
     return error
@@ -30,7 +30,9 @@ def test_health_models_metrics_openapi(client) -> None:
     assert client.get("/health").status_code == 200
     models = client.get("/v1/models").json()
     assert [m["id"] for m in models["data"]] == ["embedding"]
-    assert models["data"][0]["max_model_len"] == 4096
+    assert set(models["data"][0]) == {"id", "object", "created", "owned_by"}
+    assert client.get("/v1/models/embedding").json()["id"] == "embedding"
+    assert_error(client.get("/v1/models/other"), 404, "other")
     assert "embed_requests_total" in client.get("/metrics").text
     schema = client.get("/openapi.json").json()
     assert "/v1/embeddings" in schema["paths"]
@@ -39,15 +41,11 @@ def test_health_models_metrics_openapi(client) -> None:
 def test_openai_form_string_and_list(client) -> None:
     one = client.post("/v1/embeddings", json={"input": "hello world", "model": "embedding"})
     body = one.json()
-    assert body["object"] == "list" and body["model"] == "embedding" and body["id"].startswith("embd-")
+    assert (
+        body["object"] == "list" and body["model"] == "embedding" and set(body) == {"object", "model", "data", "usage"}
+    )
     assert body["data"][0] == {"index": 0, "object": "embedding", "embedding": body["data"][0]["embedding"]}
-    assert body["usage"] == {
-        "prompt_tokens": 2,
-        "total_tokens": 2,
-        "completion_tokens": 0,
-        "prompt_tokens_details": None,
-        "completion_tokens_details": None,
-    }
+    assert body["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
     many = vectors(client.post("/v1/embeddings", json={"input": ["a b", "hello world", "c"]}))
     assert many.shape == (3, 32)
     np.testing.assert_allclose(many[1], vectors(one)[0])  # order kept
@@ -234,7 +232,6 @@ def test_request_body_limit_is_413(make_client) -> None:
 
 def test_token_limit_follows_the_model_context(make_client) -> None:
     client, _ = make_client(max_tokens_per_input=10**6)
-    assert client.get("/v1/models").json()["data"][0]["max_model_len"] == 4096
     assert_error(client.post("/v1/embeddings", json={"input": [[1] * 4097]}), 400, "limit of 4096")
 
 

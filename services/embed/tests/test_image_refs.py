@@ -97,7 +97,7 @@ def refused(response, param: str, *fragments: str) -> dict:
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", 400, param)
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "400", param)
     for fragment in ("data URL", "EMBED_REMOTE_IMAGE_HOSTS", *fragments):
         assert fragment in error["message"], error["message"]
     return error

@@ -105,21 +105,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     def health():
         return jsonify({"status": "ok", "model": settings.served_model_name})
 
+    card = {"id": settings.served_model_name, "object": "model", "created": started, "owned_by": "litellm-local"}
+
     @app.get("/v1/models")
     def models():
-        return jsonify(
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": settings.served_model_name,
-                        "object": "model",
-                        "created": started,
-                        "owned_by": "litellm-local",
-                    }
-                ],
-            }
-        )
+        return jsonify({"object": "list", "data": [card]})
+
+    @app.get("/v1/models/<path:model>")
+    def model(model: str):
+        if model != settings.served_model_name:
+            raise APIError(
+                f"The model '{model}' does not exist; this server serves '{settings.served_model_name}'.",
+                status=404,
+                param="model",
+                code="model_not_found",
+            )
+        return jsonify(card)
 
     @app.get("/metrics")
     def prometheus():

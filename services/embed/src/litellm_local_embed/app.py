@@ -6,10 +6,8 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
-import itertools
 import logging
 import os
-import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -179,7 +177,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
     metrics = Metrics()
     factory = engine_factory or _default_engine
     # Response ids: unique per process without a system call per request (uuid4 reads the OS's random source).
-    id_prefix, id_counter = secrets.token_hex(8), itertools.count()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -239,12 +236,16 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
         return Response(status_code=200)
 
     @app.get("/v1/models", response_model=ModelList)
-    async def models(request: Request) -> ModelList:
-        engine: Engine = request.app.state.engine
-        card = ModelCard(
-            id=settings.served_model_name, created=0, root=engine.name, max_model_len=_max_tokens(engine, settings)
-        )
-        return ModelList(data=[card])
+    async def models() -> ModelList:
+        return ModelList(data=[ModelCard(id=settings.served_model_name, created=0)])
+
+    @app.get("/v1/models/{model}", response_model=ModelCard, responses={404: _ERRORS[404]})
+    async def model(model: str) -> ModelCard | Response:
+        if model != settings.served_model_name:
+            return error_response(
+                404, f"the model `{model}` does not exist; this server serves `{settings.served_model_name}`", "model"
+            )
+        return ModelCard(id=settings.served_model_name, created=0)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
@@ -281,8 +282,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None) 
             for i, row in enumerate(rows)
         ]
         response = EmbeddingResponse(
-            id=f"embd-{id_prefix}{next(id_counter) & 0xFFFFFFFFFFFFFFFF:016x}",
-            created=int(time.time()),
             model=settings.served_model_name,
             data=data,
             usage=Usage(prompt_tokens=tokens, total_tokens=tokens),

@@ -55,7 +55,9 @@ class Overloaded(APIError):
 
 
 def error_body(status: int, message: str, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": status}}
+    return {
+        "error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": str(status)}
+    }
 
 
 def error_response(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:

@@ -97,29 +97,28 @@ class EmbeddingData(BaseModel):
 
 
 class Usage(BaseModel):
+    """OpenAI's embedding usage: exactly these two counts."""
+
     prompt_tokens: int
     total_tokens: int
-    completion_tokens: int = 0
-    prompt_tokens_details: None = None
-    completion_tokens_details: None = None
 
 
 class EmbeddingResponse(BaseModel):
-    id: str
+    """OpenAI's CreateEmbeddingResponse, with no field of our own."""
+
     object: Literal["list"] = "list"
-    created: int
     model: str
     data: list[EmbeddingData]
     usage: Usage
 
 
 class ModelCard(BaseModel):
+    """OpenAI's Model: exactly id, object, created and owned_by."""
+
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "litellm-local"
-    root: str
-    max_model_len: int
 
 
 class ModelList(BaseModel):
@@ -131,7 +130,7 @@ class ErrorInfo(BaseModel):
     message: str
     type: str
     param: str | None = None
-    code: int
+    code: str
 
 
 class ErrorResponse(BaseModel):
