@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 import struct
-import subprocess
 import wave
 
 import openai
@@ -59,16 +57,6 @@ def wav_bytes(samples: list[float], rate: int = 16000, channels: int = 1, width:
 
 def tone(seconds: float, rate: int = 16000, freq: float = 440.0) -> list[float]:
     return [0.3 * math.sin(2 * math.pi * freq * i / rate) for i in range(int(seconds * rate))]
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> bytes:
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        pytest.fail("espeak-ng is missing on the control node: scripts/deploy installs it")
-    path = tmp_path_factory.mktemp("asr") / "speech.wav"
-    subprocess.run([exe, "-w", str(path), "Hello world. The gateway returns word timestamps."], check=True)
-    return path.read_bytes()
 
 
 def transcribe(client: openai.OpenAI, data: bytes, name: str = "speech.wav", **kwargs):

@@ -25,10 +25,8 @@ import json
 import math
 import os
 import re
-import shutil
 import ssl
 import struct
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -415,16 +413,6 @@ def test_embeddings_float_and_base64(src: str) -> None:
 
 
 # --- transcriptions -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> bytes:
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        pytest.fail("espeak-ng is missing on the control node: scripts/deploy installs it")
-    path = tmp_path_factory.mktemp("contract") / "speech.wav"
-    subprocess.run([exe, "-w", str(path), "Hello world. The gateway returns word timestamps."], check=True)
-    return path.read_bytes()
 
 
 def transcribe(src: Source, audio: bytes, response_format: str, *extra: tuple[str, str]) -> Raw:
