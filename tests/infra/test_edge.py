@@ -170,6 +170,28 @@ def test_an_oversized_body_with_the_key_is_413_before_it_is_read(route: str, meg
     assert result["seconds"] < 2.0, result
 
 
+def test_an_audio_file_over_the_asr_limit_but_under_the_edge_limit_is_413_not_a_connection_error() -> None:
+    """Between the ASR servers' upload limit and the edge's (the limit plus room for the form), the gateway answers
+    413 itself: a backend refusing an upload mid-send would close the connection (LiteLLM: 500 "Connection error")."""
+    env = lab_host(gateway_host()).check_output("systemctl show -p Environment --value litellm").split()
+    limit = int(next(e for e in env if e.startswith("LITELLM_LOCAL_MAX_UPLOAD_BYTES=")).split("=", 1)[1])
+    client().check_output(f"head -c {limit + 300_000} /dev/zero > {REMOTE_DIR}/big.wav")
+    result = probe(
+        "request",
+        "POST",
+        base() + "/v1/audio/transcriptions",
+        "--key-file",
+        KEY_FILE,
+        "--file",
+        f"big.wav:{REMOTE_DIR}/big.wav",
+        "--field",
+        "model=asr",
+    )
+    client().run(f"rm -f {REMOTE_DIR}/big.wav")
+    assert result["status"] == 413, result
+    assert error_of(result)["code"] == "file_too_large"
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Side routes
 # --------------------------------------------------------------------------------------------------------------------

@@ -83,6 +83,9 @@ def _granularities() -> list[str]:
     return out
 
 
+FORM_OVERHEAD_BYTES = 4_000_000
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     """Build the app. Without `engine`, load Qwen3-ASR (and the aligner) as `settings` say."""
     settings = settings or get_settings()
@@ -91,7 +94,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         engine = QwenEngine(settings)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1_000_000)
+    # The whole request may carry the form's other fields and multipart framing beyond the file's own limit (checked
+    # once the form is read): a proxy that forwards a file just over the limit then gets a clean 413, not a
+    # connection closed under it.
+    app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1_000_000) + FORM_OVERHEAD_BYTES
     errors.register(app)
     started = int(time.time())
     batcher: Batcher | None = None
@@ -167,9 +173,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         granularities = _granularities() if fmt == "verbose_json" else []
         if fmt == "verbose_json" and not granularities:
             granularities = ["segment"]
-        samples = audio.decode(
-            upload.read(), settings.max_audio_seconds, upload.filename or "audio", settings.decode_timeout_s
-        )
+        data = upload.read()
+        if len(data) > settings.max_upload_mb * 1_000_000:
+            raise APIError(
+                f"The audio file is {len(data) / 1e6:.1f} MB, over this server's limit of {settings.max_upload_mb:g} MB"
+                "; split it or compress it.",
+                status=413,
+                param="file",
+                code="file_too_large",
+            )
+        samples = audio.decode(data, settings.max_audio_seconds, upload.filename or "audio", settings.decode_timeout_s)
         duration = len(samples) / audio.SAMPLE_RATE
         job = Job(
             audio=samples,

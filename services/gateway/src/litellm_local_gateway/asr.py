@@ -26,18 +26,22 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from litellm.integrations.custom_logger import CustomLogger
 
-from .errors import refusal_body
+from .errors import Refusal, refusal_body
 from .models import TRANSCRIPTION, check_model, live_catalog
 
 log = logging.getLogger(__name__)
 
 PATHS = ("/v1/audio/transcriptions", "/audio/transcriptions")
+MAX_UPLOAD_BYTES = "LITELLM_LOCAL_MAX_UPLOAD_BYTES"
+DEFAULT_MAX_UPLOAD_BYTES = 25_000_000
 PLAIN_FORMATS = ("text", "srt", "vtt")
 # Headers of LiteLLM's response object that must not be copied onto a rewritten body.
 _BODY_HEADERS = {"content-length", "content-type"}
@@ -57,13 +61,37 @@ def openai_body(result: Any, response_format: str) -> tuple[str, Any]:
     return "json", {k: v for k, v in data.items() if v is not None and not str(k).startswith("_")}
 
 
+def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The ASR servers' upload limit (LITELLM_LOCAL_MAX_UPLOAD_BYTES, set by roles/litellm from asr_max_upload_mb)."""
+    env = os.environ if environ is None else environ
+    try:
+        return max(int(env.get(MAX_UPLOAD_BYTES, "") or DEFAULT_MAX_UPLOAD_BYTES), 1)
+    except ValueError:
+        raise ValueError(f"{MAX_UPLOAD_BYTES}={env.get(MAX_UPLOAD_BYTES)!r} is not an integer") from None
+
+
+def _too_large(upload: Any) -> Refusal | None:
+    """A 413 for an audio file over the ASR servers' limit, before it is sent on: a backend that refuses an upload
+    while it is still being sent closes the connection, which LiteLLM reports as a 500 "Connection error"."""
+    size = getattr(upload, "size", None)
+    limit = max_upload_bytes()
+    if size is None or size <= limit:
+        return None
+    return Refusal(
+        f"The audio file is {size / 1e6:.1f} MB, over the limit of {limit / 1e6:g} MB: split it or compress it.",
+        param="file",
+        status=413,
+        code="file_too_large",
+    )
+
+
 def _wrap(route: APIRoute) -> APIRoute:
     original = route.endpoint
 
     async def endpoint(**kwargs: Any) -> Any:
         request = kwargs["request"]
         form = await request.form()  # cached by Starlette: FastAPI has parsed it already for `file`
-        refusal = check_model(TRANSCRIPTION, form.get("model"), live_catalog())
+        refusal = check_model(TRANSCRIPTION, form.get("model"), live_catalog()) or _too_large(form.get("file"))
         if refusal is not None:
             return Response(refusal_body(refusal), status_code=refusal.status, media_type="application/json")
         result = await original(**kwargs)
