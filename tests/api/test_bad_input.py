@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 import yaml
 
+from tests.api import openai_schema
 from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
@@ -39,6 +40,32 @@ CHAT = [
     ),
     ("unknown-model", {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}, None),
     ("wrong-content-type", b"model=M&messages=hi", "application/x-www-form-urlencoded"),
+    # Found by the contract issue: wrong JSON types a client library never sends, but a script or a fuzzer does.
+    ("content-a-number", {"model": "M", "messages": [{"role": "user", "content": 5}]}, None),
+    ("content-an-object", {"model": "M", "messages": [{"role": "user", "content": {"a": 1}}]}, None),
+    ("stream-a-string", {"model": "M", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, None),
+    ("logprobs-a-string", {"model": "M", "messages": [{"role": "user", "content": "hi"}], "logprobs": "true"}, None),
+    ("n-a-boolean", {"model": "M", "messages": [{"role": "user", "content": "hi"}], "n": True}, None),
+    ("n-over-the-cap", {"model": "M", "messages": [{"role": "user", "content": "hi"}], "n": 64}, None),
+    (
+        "temperature-out-of-range",
+        {"model": "M", "messages": [{"role": "user", "content": "hi"}], "temperature": 9},
+        None,
+    ),
+    ("non-finite-number", b'{"model": "M", "messages": [{"role": "user", "content": "hi"}], "top_p": NaN}', None),
+    ("list-as-text-plain", b"[1, 2]", "text/plain"),
+    ("deep-nesting", b'{"model": "M", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", None),
+    (
+        "image-by-url",
+        {
+            "model": "M",
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://10.77.0.1:9/x.png"}}]}
+            ],
+        },
+        None,
+    ),
+    ("model-a-number", {"model": 7, "messages": [{"role": "user", "content": "hi"}]}, None),
 ]
 EMBEDDINGS = [
     ("broken-json", b'{"model": "M", "input": ', "application/json"),
@@ -52,12 +79,30 @@ EMBEDDINGS = [
     ("bad-encoding-format", {"model": "M", "input": "hi", "encoding_format": "hex"}, None),
     ("unknown-model", {"model": "no-such-model", "input": "hi"}, None),
     ("wrong-content-type", b"input=hi", "text/plain"),
+    ("nested-empty", {"model": "M", "input": [[]]}, None),
+    ("booleans-as-token-ids", {"model": "M", "input": [True, 1]}, None),
+    ("instruction-a-number", {"model": "M", "input": "hi", "instruction": 123}, None),
+    ("too-many-inputs", {"model": "M", "input": ["x"] * 3000}, None),
+    ("image-by-url", {"model": "M", "input": [{"image": "http://10.77.0.1:9/x.png"}]}, None),
+    ("image-file-url", {"model": "M", "input": [{"image": "file:///etc/passwd", "text": "x"}]}, None),
 ]
 TRANSCRIPTION = [
     ("json-instead-of-form", {"model": "M"}, None),
     ("missing-file", None, "multipart"),
     ("corrupt-audio", b"RIFF\x00\x00\x00\x00WAVEjunk", "multipart"),
     ("empty-audio", b"", "multipart"),
+    # A WAV whose header claims a second of samples, truncated after 100 bytes of them.
+    (
+        "truncated-wav",
+        b"RIFF\x24\x7d\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00"
+        b"\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x7d\x00\x00" + b"\x01\x02" * 50,
+        "multipart",
+    ),
+    (
+        "sdp-as-audio",
+        b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n",
+        "multipart",
+    ),
 ]
 
 
@@ -114,13 +159,37 @@ def send(url: str, body, content_type: str | None, key: str | None, model: str) 
         return exc.code, exc.read()
 
 
+# The classes the contract issue found: through the gateway and straight to our own servers (vLLM's own ports are not
+# reachable from clients, so its direct answers to these are not a user's concern).
+CONTRACT_CLASSES = {
+    "content-a-number",
+    "content-an-object",
+    "stream-a-string",
+    "logprobs-a-string",
+    "n-a-boolean",
+    "n-over-the-cap",
+    "temperature-out-of-range",
+    "non-finite-number",
+    "list-as-text-plain",
+    "deep-nesting",
+    "image-by-url",
+    "model-a-number",
+    "nested-empty",
+    "booleans-as-token-ids",
+    "instruction-a-number",
+    "too-many-inputs",
+    "image-file-url",
+}
+
+
 def cases() -> list[tuple[str, str, str, object, str | None]]:
     """(target, path kind, case name, body, content type)."""
     out = []
     for target in ("gateway", "direct"):
-        out += [(target, "chat", n, b, c) for n, b, c in CHAT]
+        vllm = target == "direct"
+        out += [(target, "chat", n, b, c) for n, b, c in CHAT if not (vllm and n in CONTRACT_CLASSES)]
         out += [(target, "ocr", n, b, c) for n, b, c in CHAT if n in ("corrupt-image", "broken-json", "huge-prompt")]
-        out += [(target, "embedding", n, b, c) for n, b, c in EMBEDDINGS]
+        out += [(target, "embedding", n, b, c) for n, b, c in EMBEDDINGS if not (vllm and n in CONTRACT_CLASSES)]
         out += [(target, "asr", n, b, c) for n, b, c in TRANSCRIPTION]
     out += [("direct", "embedding-pascal", n, b, c) for n, b, c in EMBEDDINGS]
     return out
@@ -159,3 +228,6 @@ def test_bad_input_is_a_4xx_with_an_openai_error(target, kind, name, body, conte
     error = json.loads(raw)
     message = (error.get("error") or {}).get("message") if isinstance(error.get("error"), dict) else None
     assert isinstance(message, str) and message, f"not an OpenAI error body: {raw[:300]!r}"
+    if target == "gateway" or kind in ("embedding-pascal", "asr"):  # ours: exactly OpenAI's ErrorResponse
+        problems = [e.message for e in openai_schema.validator("ErrorResponse").iter_errors(error)]
+        assert not problems, f"{target} {kind} {name}: {problems} in {raw[:300]!r}"

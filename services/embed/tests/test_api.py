@@ -304,3 +304,8 @@ def test_errors_are_json_everywhere(client) -> None:
     response = client.post("/v1/embeddings", content=json.dumps({"input": "x"}), headers={"content-type": "text/plain"})
     assert response.status_code in (200, 400)
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_booleans_are_not_token_ids(client) -> None:
+    assert_error(client.post("/v1/embeddings", json={"input": [True, 1]}), 400)
+    assert_error(client.post("/v1/embeddings", json={"input": [[1, False]]}), 400)

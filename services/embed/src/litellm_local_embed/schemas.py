@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 
 class MultimodalItem(BaseModel):
@@ -61,7 +61,8 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart]
 
 
-InputType = str | list[int] | list[list[int]] | list[str | MultimodalItem]
+# Token ids are strict integers: a JSON `true` is not token 1.
+InputType = str | list[StrictInt] | list[list[StrictInt]] | list[str | MultimodalItem]
 
 
 class EmbeddingRequest(BaseModel):
