@@ -272,6 +272,7 @@ def test_our_packages_install_without_fetching_anything() -> None:
             "python_service_tools_dir": "/opt/litellm-local/tools",
             "__python_service_target": "/opt/litellm-local/venvs/.x-0123456789ab",
             "__python_service_sources": {"results": [{"changed": True, "item": {"name": "litellm-local-asr"}}]},
+            "python_service_local_packages": [{"name": "litellm-local-asr", "src": "services/asr"}],
         }
     )
     argv = render(task_named("Install with uv our own packages")["ansible.builtin.command"]["argv"])
