@@ -247,7 +247,7 @@ def task_named(prefix: str) -> dict:
     return found[0]
 
 
-LAB_ARGS = ["--find-links=/srv/lab-wheels", "--find-links=/opt/wheels"]
+LAB_ARGS = ["--find-links=/srv/lab-wheels", "--find-links=/srv/local-wheels"]
 
 
 def test_the_venv_install_requires_hashes() -> None:
