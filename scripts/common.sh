@@ -59,7 +59,6 @@ build_lab_artefacts() {
   log "building lab models into $LAB_CACHE/models"
   HF_HUB_OFFLINE=1 "$MODELS_VENV/bin/python" "$ROOT/scripts/build_lab_models.py" --out "$LAB_CACHE/models"
   build_lab_asr_models
-  build_gateway_test_venv
 }
 
 # The ASR models need qwen-asr, which pins transformers 4.57: their own venv, .venv-labasr, which also holds the ASR
@@ -86,7 +85,7 @@ build_lab_asr_models() {
   HF_HUB_OFFLINE=1 "$ASR_VENV/bin/python" "$ROOT/scripts/build_lab_asr_models.py" --out "$LAB_CACHE/models"
 }
 
-# The gateway plug-ins' tests need LiteLLM: .venv-gateway holds the gateway's own pins (the role's lock file, with
+# The gateway plug-ins' tests need LiteLLM (scripts/test builds it; a deploy does not need it): .venv-gateway holds the gateway's own pins (the role's lock file, with
 # its hashes) and pytest; the tests import the working tree's source (PYTHONPATH).
 build_gateway_test_venv() {
   local lock="$ROOT/roles/litellm/files/requirements.lock" stamp="$GATEWAY_VENV/.requirements.sha256" want

@@ -136,7 +136,7 @@ def embedding_request(base: str, key: str, i: int) -> int:
         return 0
 
 
-def wait_until_the_gateway_routes_to(bases: list[str], base: str, key: str) -> None:
+def wait_until_the_gateway_routes_to(bases: list[str], key: str) -> None:
     """The drill's premise: both replicas in the gateway's rotation. A replica killed or restarted by an earlier drill
     answers its /health again before the gateway's background health check (every few seconds) takes it back."""
     deadline = time.monotonic() + 120
@@ -178,7 +178,7 @@ def test_one_replica_killed_under_load_costs_no_request() -> None:
         pytest.skip(f"the embedding alias has {len(served)} running replica(s) of {len(bases)}; the drill needs two")
     victim_host, victim = served[-1]
     base, key = gateway_env()
-    wait_until_the_gateway_routes_to(bases, base, key)
+    wait_until_the_gateway_routes_to(bases, key)
     statuses: list[int] = []
     lock = threading.Lock()
     killed = threading.Event()

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    gateway_base,
     gateway_env,
     group_hosts,
     hostvars,
@@ -80,7 +81,7 @@ def client():
 
 
 def base() -> str:
-    return gateway_env()["OPENAI_BASE_URL"].removesuffix("/v1")
+    return gateway_base()
 
 
 def key() -> str:
@@ -641,34 +642,41 @@ def tls_script(*lines: str) -> str:
             "def connect():",
             "    return ctx.wrap_socket(socket.create_connection((host, port), timeout=120), server_hostname=host)",
             f"key = open('{KEY_FILE}').read().strip()",
+            "CHAT_HEAD = 'POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'",
             *lines,
             "",
         ]
     )
 
 
+def closed_after(name: str, send: str) -> tuple[float, str]:
+    """Run `send` (a line of the TLS script, on connection `s`) on the client host, then wait: how many seconds until
+    the edge closes the connection, and the first bytes it answered ('-' for none)."""
+    script = tls_script(
+        "s = connect()",
+        send,
+        "t = time.monotonic()",
+        "data = s.recv(100)",
+        "print(round(time.monotonic() - t, 1), data[:12].decode(errors='replace').replace(' ', '_') or '-')",
+    )
+    put_file(client(), f"{REMOTE_DIR}/{name}.py", script.encode())
+    seconds, first = client().check_output(f"timeout 150 python3 {REMOTE_DIR}/{name}.py").split()
+    return float(seconds), first
+
+
 def test_a_client_that_sends_its_headers_too_slowly_is_cut_off() -> None:
     """A TLS connection that sends half a request line and waits is closed after client_header_timeout."""
     limit = edge_setting("client_header_timeout")
-    script = tls_script(
-        "s = connect()",
-        "s.sendall(b'GET /health/liveliness HTTP/1.1\\r\\nHost: x\\r\\n')",
-        "t = time.monotonic()",
-        "data = s.recv(100)",
-        "print(round(time.monotonic() - t, 1), len(data))",
-    )
-    put_file(client(), f"{REMOTE_DIR}/slow.py", script.encode())
-    seconds, received = client().check_output(f"timeout 90 python3 {REMOTE_DIR}/slow.py").split()
-    print(f"half a request line: closed after {seconds} s (client_header_timeout {limit} s), {received} bytes back")
-    assert float(seconds) < limit + 5
+    seconds, first = closed_after("slow", "s.sendall(b'GET /health/liveliness HTTP/1.1\\r\\nHost: x\\r\\n')")
+    print(f"half a request line: closed after {seconds} s (client_header_timeout {limit} s), answer {first!r}")
+    assert seconds < limit + 5
 
 
 def test_a_client_over_its_connection_cap_gets_429() -> None:
     """Requests whose bodies a client holds back each keep a connection busy; past the cap the edge answers 429."""
     cap = edge_setting("limit_conn edge_conn")
     script = tls_script(
-        "head = ('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'",
-        "        'Authorization: Bearer ' + key + '\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()",
+        "head = (CHAT_HEAD + 'Authorization: Bearer ' + key + '\\r\\nContent-Length: 100\\r\\n\\r\\n').encode()",
         "socks = []",
         f"for _ in range({cap} + 10):",
         "    s = connect()",
@@ -696,18 +704,13 @@ def test_a_client_that_holds_its_body_back_is_cut_off() -> None:
     """Headers with the key and a Content-Length, then nothing: closed after client_body_timeout, with no answer from
     the gateway (the body never reached it)."""
     limit = edge_setting("client_body_timeout")
-    script = tls_script(
-        "s = connect()",
-        "s.sendall(('POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n'",
-        "           'Authorization: Bearer ' + key + '\\r\\nContent-Length: 1000\\r\\n\\r\\n{\"model\": ').encode())",
-        "t = time.monotonic()",
-        "data = s.recv(100)",
-        "print(round(time.monotonic() - t, 1), data[:12].decode(errors='replace').replace(' ', '_') or '-')",
+    seconds, first = closed_after(
+        "slowbody",
+        "s.sendall((CHAT_HEAD + 'Authorization: Bearer ' + key + '\\r\\nContent-Length: 1000\\r\\n\\r\\n{\"model\": ')"
+        ".encode())",
     )
-    put_file(client(), f"{REMOTE_DIR}/slowbody.py", script.encode())
-    seconds, first = client().check_output(f"timeout 150 python3 {REMOTE_DIR}/slowbody.py").split()
     print(f"a body held back: closed after {seconds} s (client_body_timeout {limit} s), answer {first!r}")
-    assert float(seconds) < limit + 5
+    assert seconds < limit + 5
     assert not first.startswith("HTTP/1.1_2"), first
 
 

@@ -27,8 +27,8 @@ def test_service_suite(name: str) -> None:
     python = ROOT / venv / "bin" / "python"
     if not python.exists():
         if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
-            pytest.fail(f"{venv} is missing: scripts/deploy builds it")
-        pytest.skip(f"{venv} is missing (scripts/deploy builds it)")
+            pytest.fail(f"{venv} is missing: scripts/test builds it")
+        pytest.skip(f"{venv} is missing (scripts/test builds it)")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT / service / "src"), **extra_env}
     proc = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{service}/tests"],
