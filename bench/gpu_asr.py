@@ -7,17 +7,25 @@ own QwenEngine and Batcher (services/asr) on CUDA in bf16 with the VRAM share en
 
   * transcription at concurrency 1, 8 and 64 (requests submitted together, batched by the server's batcher):
     wall time, real-time factor (wall / audio seconds) and audio seconds per second;
-  * forced alignment (the word-timestamp pass) on a realistic transcript, at the same batch sizes.
+  * forced alignment (the word-timestamp pass) on a realistic transcript, at the same batch sizes;
+  * with --long-minutes N: one recording of N minutes through the same engine, with and without word timestamps
+    (the server cuts it into pieces of ASR_CHUNK_SECONDS, 30 s, decoded together). The server answers a request
+    whole (no streaming), so its time to the first segment is its wall time.
+
+Every shape is run once untimed before it is timed (kernels, allocator, batch shapes), then --runs times (default
+3); the median is reported with every run's figure.
 
 Random weights never emit end-of-text, so every request generates exactly its token budget; the budget is set to a
 realistic count (--tokens-per-second of audio, default 4: ~2.5 spoken English words/s), so the timings stand for
 real speech. Random transcripts decode mostly to nothing with the small tokenizer, which is why alignment is timed
 on a synthetic transcript of the same length instead.
 
-Needs torch with CUDA, transformers==4.57.6, accelerate==1.12.0 and qwen-asr==0.0.6 (installed --no-deps: the
-modules it imports only for Japanese/Korean word splitting, resampling and file loading are stubbed when missing).
+Needs torch with CUDA and the ASR server's qwen-asr, transformers and accelerate, at the versions of its production
+lock as `python3 bench/pins.py asr` lists them (installed --no-deps by bench/run_gpu.sh: the modules qwen-asr imports
+only for Japanese/Korean word splitting, resampling and file loading are stubbed when missing).
 
-Usage: python bench/gpu_asr.py [--out DIR] [--seconds 30] [--concurrency 1,8,64] [--gpu-memory-gb 16]
+Usage: python bench/gpu_asr.py [--out DIR] [--seconds 30] [--concurrency 1,8,64] [--gpu-memory-gb 16] [--runs 3]
+                               [--long-minutes 60]
 Writes the report as JSON to stdout and to $OUT/gpu_asr.json when OUT is set.
 """
 
@@ -28,6 +36,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -35,7 +44,7 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "services" / "asr" / "src"))
+sys.path[:0] = [str(ROOT / "services" / "asr" / "src"), str(ROOT / "services" / "common" / "src")]
 
 
 def _stub_optional_modules() -> list[str]:
@@ -93,6 +102,8 @@ def main() -> int:
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--gpu-memory-gb", type=float, default=16.0)
     parser.add_argument("--skip-align", action="store_true")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each shape (after one untimed)")
+    parser.add_argument("--long-minutes", type=float, default=0.0, help="also time one recording this long")
     parser.add_argument("--size", choices=["0.6b", "tiny"], default="0.6b", help="tiny: a CPU dry run of this script")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     args = parser.parse_args()
@@ -126,9 +137,10 @@ def main() -> int:
         gpu_memory_gb=args.gpu_memory_gb,
         max_batch_size=args.max_batch_size,
         batch_wait_ms=20,
-        max_new_tokens=budget,
-        min_new_tokens_budget=budget,
-        new_tokens_per_second=0.001,
+        # Each request (or piece of a long one) generates --tokens-per-second of its audio.
+        max_new_tokens=max(budget, 4096),
+        min_new_tokens_budget=1,
+        new_tokens_per_second=args.tokens_per_second,
         max_queue=4096,
     )
     t0 = time.perf_counter()
@@ -162,19 +174,54 @@ def main() -> int:
         "transcription": [],
         "alignment": [],
     }
+
+    def timed(fn) -> list[float]:
+        fn()  # this shape, untimed
+        walls = []
+        for _ in range(args.runs):
+            _sync()
+            t0 = time.perf_counter()
+            fn()
+            _sync()
+            walls.append(time.perf_counter() - t0)
+        return walls
+
     for c in [int(x) for x in args.concurrency.split(",")]:
-        _sync()
-        wall = _run_concurrent(one, c)
+        walls = timed(lambda c=c: _run_concurrent(one, c))
+        wall = statistics.median(walls)
         audio_s = c * args.seconds
         report["transcription"].append(
             {
                 "concurrency": c,
                 "wall_seconds": round(wall, 3),
+                "runs_wall_seconds": [round(w, 3) for w in walls],
                 "rtf": round(wall / audio_s, 5),
                 "audio_seconds_per_second": round(audio_s / wall, 1),
             }
         )
         print(json.dumps(report["transcription"][-1]), file=sys.stderr)
+
+    if args.long_minutes > 0:
+        long_audio = (0.1 * rng.standard_normal(int(args.long_minutes * 60 * 16000))).astype(np.float32)
+        report["long_recording"] = []
+        for timestamps in (False, True):
+            if timestamps and args.skip_align:
+                continue
+            job = Job(audio=long_audio, timestamps=timestamps)
+            walls = timed(lambda job=job: batcher.submit(job, timeout_s=3600))
+            wall = statistics.median(walls)
+            report["long_recording"].append(
+                {
+                    "minutes": args.long_minutes,
+                    "word_timestamps": timestamps,
+                    "chunk_seconds": settings.chunk_seconds,
+                    "wall_seconds": round(wall, 2),
+                    "runs_wall_seconds": [round(w, 2) for w in walls],
+                    "time_to_first_segment_seconds": round(wall, 2),
+                    "audio_seconds_per_second": round(args.long_minutes * 60 / wall, 1),
+                }
+            )
+            print(json.dumps(report["long_recording"][-1]), file=sys.stderr)
 
     aligner = engine.model.forced_aligner
     if aligner is not None:
@@ -182,15 +229,21 @@ def main() -> int:
         transcript = " ".join(words)
         aligner.align(audio=[(audio, 16000)], text=[transcript], language=["English"])  # warm-up
         for c in [int(x) for x in args.concurrency.split(",")]:
-            _sync()
-            t0 = time.perf_counter()
-            for start in range(0, c, args.max_batch_size):
-                n = min(args.max_batch_size, c - start)
-                aligner.align(audio=[(audio, 16000)] * n, text=[transcript] * n, language=["English"] * n)
-            _sync()
-            wall = time.perf_counter() - t0
+
+            def align(c: int = c) -> None:
+                for start in range(0, c, args.max_batch_size):
+                    n = min(args.max_batch_size, c - start)
+                    aligner.align(audio=[(audio, 16000)] * n, text=[transcript] * n, language=["English"] * n)
+
+            walls = timed(align)
+            wall = statistics.median(walls)
             report["alignment"].append(
-                {"batch": c, "wall_seconds": round(wall, 3), "rtf": round(wall / (c * args.seconds), 5)}
+                {
+                    "batch": c,
+                    "wall_seconds": round(wall, 3),
+                    "runs_wall_seconds": [round(w, 3) for w in walls],
+                    "rtf": round(wall / (c * args.seconds), 5),
+                }
             )
     report["peak_vram_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None
     batcher.close()

@@ -14,9 +14,9 @@ Texts are --text-tokens tokens long; images are --image-size pixels square (PNG 
 tokens). Reports texts/s and images/s, latency percentiles and the server's mean batch size, as JSON on stdout and
 in $OUT/gpu_embed.json when OUT is set.
 
-Needs torch with CUDA and, installed from the wheelhouse that bench/gpu_embed_wheels.sh builds where no network is:
-transformers==5.19.0, fastapi==0.165.0, uvicorn==0.54.0, pydantic-settings==2.16.3, prometheus-client==0.26.0,
-httpx==0.28.1.
+Needs torch with CUDA and, installed from the wheelhouse that bench/gpu_embed_wheels.sh builds where no network is,
+the server's transformers, fastapi, uvicorn, pydantic-settings, prometheus-client and httpx at the versions of its
+production lock, as `python3 bench/pins.py embed` lists them.
 
 Usage: python bench/gpu_embed.py [--dtype float16] [--seconds 20] [--concurrency 1,8,64] [--text-tokens 64]
 """
@@ -43,7 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "services" / "embed" / "src"
-sys.path.insert(0, str(SRC))
+COMMON_SRC = ROOT / "services" / "common" / "src"
+sys.path[:0] = [str(SRC), str(COMMON_SRC)]
 
 # Qwen3-VL-2B (the base of Qwen3-VL-Embedding-2B): text and vision towers at their real sizes.
 TEXT = {
@@ -282,7 +283,7 @@ def serve_and_drive(
         port = s.getsockname()[1]
     env = dict(
         os.environ,
-        PYTHONPATH=str(SRC),
+        PYTHONPATH=os.pathsep.join([str(SRC), str(COMMON_SRC)]),
         EMBED_MODEL=str(checkpoint),
         EMBED_PORT=str(port),
         EMBED_DEVICE=DEVICE,
@@ -290,7 +291,7 @@ def serve_and_drive(
         EMBED_ATTENTION=args.attention,
         EMBED_MAX_BATCH_SIZE=str(args.max_batch_size),
         EMBED_MAX_BATCH_TOKENS=str(args.max_batch_tokens),
-        EMBED_MAX_WAIT_MS=str(args.max_wait_ms),
+        EMBED_BATCH_WAIT_MS=str(args.max_wait_ms),
         EMBED_MAX_QUEUE="4096",
         EMBED_LOG_LEVEL="warning",
         EMBED_INFERENCE_PROCESS="true" if inference_process else "false",

@@ -148,12 +148,12 @@ CORPUS_WORDS = [
 ]
 
 
-def _corpus() -> list[str]:
+def _corpus(words: list[str] = CORPUS_WORDS) -> list[str]:
     """A deterministic training corpus: every word plus pseudo-random sentences of them."""
-    lines, n = [], len(CORPUS_WORDS)
+    lines, n = [], len(words)
     for i in range(2000):
-        lines.append(" ".join(CORPUS_WORDS[(i * 7 + j * 13) % n] for j in range(3 + i % 12)))
-    return CORPUS_WORDS + lines
+        lines.append(" ".join(words[(i * 7 + j * 13) % n] for j in range(3 + i % 12)))
+    return words + lines
 
 
 def build_tokenizer(
@@ -161,6 +161,7 @@ def build_tokenizer(
     special_tokens: list[str] = SPECIAL_TOKENS,
     eos: str = "<|im_end|>",
     template: str = CHAT_TEMPLATE,
+    words: list[str] = CORPUS_WORDS,
 ):
     """Train a byte-level BPE tokenizer locally and wrap it for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -174,7 +175,7 @@ def build_tokenizer(
         special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(words), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=eos,
@@ -255,12 +256,12 @@ def _qwen3_vl_processor(tokenizer):
     )
 
 
-def _build_qwen3_vl(dest: Path, seed: int) -> None:
+def _build_qwen3_vl(dest: Path, seed: int, tokenizer=None) -> None:
     """A tiny Qwen3VLForConditionalGeneration with its processor, weights under `model.` as the hub's."""
     import torch
     from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
 
-    tokenizer = build_tokenizer()
+    tokenizer = tokenizer or build_tokenizer()
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(_qwen3_vl_config(tokenizer)).to(torch.bfloat16)
     model.generation_config = GenerationConfig(
@@ -288,6 +289,28 @@ def build_qwen3_vl_embedding(dest: Path) -> dict:
         "architecture": "Qwen3VLForConditionalGeneration",
         "stands_for": "Qwen/Qwen3-VL-Embedding-2B",
         "embedding_dimensions": TEXT_HIDDEN,
+    }
+
+
+# The reranker's answer tokens: vLLM scores a pair by the lm_head rows of "no" and "yes" (hf-overrides
+# classifier_from_token), looked up as whole tokens of the vocabulary.
+RERANKER_ANSWER_TOKENS = ["no", "yes"]
+
+
+def build_qwen3_vl_reranker(dest: Path) -> dict:
+    """Qwen3-VL-Reranker (Qwen/Qwen3-VL-Reranker-2B's layout): a Qwen3-VL checkpoint scored by its "yes"/"no" logits."""
+    tokenizer = build_tokenizer(words=CORPUS_WORDS + RERANKER_ANSWER_TOKENS)
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in RERANKER_ANSWER_TOKENS if t not in vocab]
+    if missing:
+        raise RuntimeError(f"the reranker's tokenizer lacks the answer tokens {missing}")
+    # lm_head tied to the embeddings, as in the other Qwen3-VL lab models: vLLM (is_original_qwen3_reranker) reads
+    # the two rows from lm_head, tied or not, and turns their difference into the one-label score head.
+    _build_qwen3_vl(dest, SEED + 3, tokenizer)
+    return {
+        "architecture": "Qwen3VLForConditionalGeneration",
+        "stands_for": "Qwen/Qwen3-VL-Reranker-2B",
+        "classifier_from_token": RERANKER_ANSWER_TOKENS,
     }
 
 
@@ -397,6 +420,7 @@ def build_glm_ocr(dest: Path) -> dict:
 BUILDERS: dict[str, Callable[[Path], dict]] = {
     "qwen3-vl-chat": build_qwen3_vl_chat,
     "qwen3-vl-embedding": build_qwen3_vl_embedding,
+    "qwen3-vl-reranker": build_qwen3_vl_reranker,
     "glm-ocr": build_glm_ocr,
 }
 

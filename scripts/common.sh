@@ -65,7 +65,8 @@ build_lab_artefacts() {
 # server's dependencies (services/asr) and runs its tests.
 build_lab_asr_models() {
   local stamp="$ASR_VENV/.requirements.sha256" want
-  want=$(cat "$ROOT/requirements/lab-asr-models.txt" "$ROOT/services/asr/pyproject.toml" | sha256sum | cut -d' ' -f1)
+  want=$(cat "$ROOT/requirements/lab-asr-models.txt" "$ROOT/services/asr/pyproject.toml" \
+    "$ROOT/services/common/pyproject.toml" | sha256sum | cut -d' ' -f1)
   if [[ ! -x $ASR_VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
     log "installing the lab ASR model builder and the ASR server into .venv-labasr"
     python3 -m venv "$ASR_VENV"
@@ -75,9 +76,10 @@ build_lab_asr_models() {
     # the hosts and their own build rewrites (a change on every converge). Tests import the working tree's source.
     local src
     src=$(mktemp -d)
-    cp -r "$ROOT/services/asr/." "$src/"
+    cp -r "$ROOT/services/asr/." "$src/asr/"
+    cp -r "$ROOT/services/common/." "$src/common/"
     "$ASR_VENV/bin/pip" install -q --find-links "$LAB_CACHE/wheels" "${extra[@]}" \
-      -r "$ROOT/requirements/lab-asr-models.txt" "$src[test]"
+      -r "$ROOT/requirements/lab-asr-models.txt" "$src/common" "$src/asr[test]"
     rm -rf "$src"
     echo "$want" >"$stamp"
   fi

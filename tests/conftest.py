@@ -83,6 +83,22 @@ def templated(host: str, expression: str):
     return json.loads(payload["msg"]) if isinstance(payload["msg"], str) else payload["msg"]
 
 
+def host_units(host: str) -> list[dict]:
+    """The host's services as the catalogue gives them (litellm_local_units: plugins/filter/catalogue.py)."""
+    return templated(host, "litellm_local_units") if lab_inventory() else []
+
+
+def host_unit(host: str, name: str) -> dict | None:
+    """The catalogue entry of the service `name` (e.g. "asr", "embedding", "litellm") on the host, if it runs there."""
+    return next((u for u in host_units(host) if u["name"] == name), None)
+
+
+def hosts_running(name: str) -> list[str]:
+    """The lab hosts whose catalogue holds the service `name`."""
+    hosts = sorted({h for g in lab_inventory() if g != "_meta" for h in group_hosts(g)})
+    return [h for h in hosts if host_unit(h, name)]
+
+
 @functools.cache
 def gateway_env() -> dict[str, str]:
     """OPENAI_BASE_URL, OPENAI_API_KEY and SSL_CERT_FILE (the lab CA that verifies the gateway's TLS edge): from the

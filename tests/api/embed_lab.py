@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import group_hosts, hostvars, lab_host, require_lab
+from tests.conftest import group_hosts, host_units, lab_host, require_lab
 
 
 def embedding_host() -> str:
@@ -34,10 +34,10 @@ def pascal_base_url() -> str:
 def vllm_base_url() -> str | None:
     """http://<address>:<port> of vLLM's vllm-embedding on the embedding host, or None where it is not deployed."""
     host = embedding_host()
-    services = [s for s in hostvars(host).get("embedding_vllm_services", []) if s.get("name") == "embedding"]
+    services = [u for u in host_units(host) if u["unit"] == "vllm-embedding"]
     if not services or not lab_host(host).file("/etc/systemd/system/vllm-embedding.service").exists:
         return None
-    return f"http://{hostvars(host)['ansible_host']}:{services[0]['port']}"
+    return services[0]["url"]
 
 
 def request(url: str, body: dict | bytes | None = None, timeout: float = 120) -> tuple[int, dict | str, dict]:

@@ -15,13 +15,13 @@ import wave
 import openai
 import pytest
 
-from tests.conftest import gateway_env, group_hosts, hostvars, require_lab
+from tests.conftest import gateway_env, host_unit, hosts_running, hostvars, require_lab
 
 pytestmark = pytest.mark.lab
 
 
 def asr_hosts() -> list[str]:
-    return [h for h in group_hosts("blackwell") if hostvars(h).get("asr_enabled")]
+    return hosts_running("asr")
 
 
 @pytest.fixture(scope="module", params=["direct", "gateway"])
@@ -31,10 +31,9 @@ def client(request) -> openai.OpenAI:
         env = gateway_env()
         return openai.OpenAI(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"], timeout=180, max_retries=0)
     hosts = asr_hosts()
-    assert hosts, "no host in the blackwell group has asr_enabled"
-    hv = hostvars(hosts[0])
+    assert hosts, "no lab host runs the asr service of the catalogue"
     return openai.OpenAI(
-        base_url=f"http://{hv['ansible_host']}:{hv.get('asr_port', 8103)}/v1",
+        base_url=f"{host_unit(hosts[0], 'asr')['url']}/v1",
         api_key="unused",
         timeout=180,
         max_retries=0,

@@ -38,7 +38,7 @@ import pytest
 
 from tests.api import openai_schema
 from tests.api.conftest import png_data_url
-from tests.conftest import gateway_base, gateway_env, group_hosts, hostvars, lab_ca, require_lab
+from tests.conftest import gateway_base, gateway_env, host_unit, hosts_running, lab_ca, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -194,10 +194,9 @@ def gateway() -> Source:
 @functools.cache
 def asr_server() -> Source:
     require_lab()
-    hosts = [h for h in group_hosts("blackwell") if hostvars(h).get("asr_enabled")]
-    assert hosts, "no host in the blackwell group has asr_enabled"
-    hv = hostvars(hosts[0])
-    return Source("asr", f"http://{hv['ansible_host']}:{hv.get('asr_port', 8103)}", None)
+    hosts = hosts_running("asr")
+    assert hosts, "no lab host runs the asr service of the catalogue"
+    return Source("asr", host_unit(hosts[0], "asr")["url"], None)
 
 
 @functools.cache

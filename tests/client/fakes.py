@@ -103,6 +103,7 @@ class FakeGateway:
             "/v1/embeddings": self.embeddings,
             "/v1/audio/transcriptions": self.transcriptions,
             "/v1/models": self.models,
+            "/v1/rerank": self.rerank,
         }.get(path)
         if route is None:
             return error(404, f"no route {path}")
@@ -176,6 +177,37 @@ class FakeGateway:
         data.reverse()  # the API gives `index`; the client must not rely on order
         usage = {"prompt_tokens": 4, "total_tokens": 4}
         return httpx2.Response(200, json={"object": "list", "model": body["model"], "data": data, "usage": usage})
+
+    def rerank(self, request: httpx2.Request) -> httpx2.Response:
+        """LiteLLM's Cohere-style answer. A text document scores the share of the query's words it contains; an image
+        document (vLLM's {"content": [image_url part]}) scores its width / 1000 (0 for a remote URL). The best
+        `top_n` are answered in document order, so the client must sort them itself."""
+        body = json.loads(request.content)
+        if body["model"] != "rerank":
+            return error(400, f"Invalid model name passed in model={body['model']}. Call `/v1/models` to view models")
+        if not body.get("documents"):
+            return error(400, "documents must not be empty")
+        words = set(body["query"].lower().split())
+        scored = []
+        for index, document in enumerate(body["documents"]):
+            if isinstance(document, str):
+                score, text = len(words & set(document.lower().split())) / len(words), document
+            else:
+                (part,) = document["content"]
+                assert part["type"] == "image_url", part
+                size = image_size(part["image_url"]["url"])
+                score, text = (size[0] / 1000 if isinstance(size, tuple) else 0.0), ""
+            scored.append((index, score, text))
+        best = sorted(scored, key=lambda s: -s[1])[: body.get("top_n") or len(scored)]
+        results: list[dict[str, Any]] = []
+        for index, score, text in sorted(best):
+            result: dict[str, Any] = {"index": index, "relevance_score": score}
+            if body.get("return_documents"):
+                result["document"] = {"text": text}
+            results.append(result)
+        tokens = 7 * len(scored)
+        meta = {"billed_units": {"total_tokens": tokens}, "tokens": {"input_tokens": tokens}}
+        return httpx2.Response(200, json={"id": "rerank-1", "results": results, "meta": meta})
 
     def transcriptions(self, request: httpx2.Request) -> httpx2.Response:
         form = parse_form(request)

@@ -233,6 +233,96 @@ def test_transcribe_timestamps_with_srt_is_a_usage_error(run, tmp_path) -> None:
     assert result.exit_code == 2 and "verbose_json" in result.stderr
 
 
+# -- rerank -----------------------------------------------------------------------------------------------------------
+
+
+def test_rerank_prints_index_score_and_document_best_first(run, gateway: FakeGateway) -> None:
+    result = run("rerank", "gpu memory", "cats sleep", "gpu memory limits", "memory\nof cats")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "#1  1.0000  gpu memory limits",
+        "#2  0.5000  memory of cats",
+        "#0  0.0000  cats sleep",
+    ]
+    body = json.loads(gateway.requests[0].content)
+    assert body["model"] == "rerank" and body["return_documents"] is False and "top_n" not in body
+
+
+def test_rerank_images_and_top_n_as_json(run, gateway: FakeGateway, tmp_path) -> None:
+    wide, narrow = tmp_path / "wide.png", tmp_path / "narrow.png"
+    wide.write_bytes(png(800, 10))
+    narrow.write_bytes(png(100, 10))
+    args = ["rerank", "gpu", "gpu text", "--image", str(narrow), "-i", str(wide), "--top-n", "2", "--json"]
+    result = run(*args, "--instruction", "Find")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["model"] == "rerank" and answer["id"] == "rerank-1" and answer["usage"]["total_tokens"] == 21
+    assert answer["results"] == [
+        {"index": 0, "relevance_score": 1.0, "document": "gpu text", "image": None},
+        {"index": 2, "relevance_score": 0.8, "document": None, "image": str(wide)},
+    ]
+    body = json.loads(gateway.requests[0].content)
+    assert body["top_n"] == 2 and body["instruction"] == "Find"
+    assert body["documents"][0] == "gpu text"
+    assert body["documents"][1]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_rerank_an_image_prints_as_given(run, tmp_path) -> None:
+    image = tmp_path / "cat.png"
+    image.write_bytes(png(500, 10))
+    result = run("rerank", "cat", "a dog", "--image", str(image))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [f"#1  0.5000  [image] {image}", "#0  0.0000  a dog"]
+
+
+def test_rerank_reads_documents_from_stdin_lines(run, gateway: FakeGateway) -> None:
+    result = run("rerank", "cats", "-n", "1", input="dogs bark\n\ncats purr\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "#1  1.0000  cats purr\n"
+    assert json.loads(gateway.requests[0].content)["documents"] == ["dogs bark", "cats purr"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["rerank", "q", "a", "--top-n", "0"], None, "--top-n"),
+        (["rerank", "q"], "\n  \n", "nothing to rerank"),
+        (["rerank", " ", "a"], None, "query is empty"),
+        (["rerank", "q", "--image", "missing.png"], None, "does not exist"),
+    ],
+)
+def test_rerank_bad_input_is_a_usage_error(run, gateway: FakeGateway, args, stdin, message) -> None:
+    result = run(*args, input=stdin)
+    assert result.exit_code == 2 and message in result.stderr
+    assert gateway.requests == []
+
+
+def test_rerank_of_an_unknown_model_exits_4(run) -> None:
+    result = run("rerank", "q", "a", "--model", "nope", "--json")
+    assert result.exit_code == 4
+    assert json.loads(result.stderr)["error"]["type"] == "ModelNotFoundError"
+
+
+def test_rerank_help_and_the_sdks_alias_defaults() -> None:
+    from litellm_local_client import Aliases
+    from litellm_local_client.cli import chat, embed, ocr, rerank, transcribe
+
+    result = CliRunner().invoke(cli, ["rerank", "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output
+    assert "rerank" in CliRunner().invoke(cli, ["--help"]).output
+    defaults = {
+        c.name: next(p.default for p in c.params if p.name == "model") for c in (chat, ocr, embed, transcribe, rerank)
+    }
+    aliases = Aliases()
+    assert defaults == {
+        "chat": aliases.chat,
+        "ocr": aliases.ocr,
+        "embed": aliases.embedding,
+        "transcribe": aliases.asr,
+        "rerank": aliases.rerank,
+    }
+
+
 # -- models, health ---------------------------------------------------------------------------------------------------
 
 

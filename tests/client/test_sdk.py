@@ -289,6 +289,123 @@ def test_a_retried_upload_sends_the_whole_file_again(client: Client, gateway: Fa
     assert uploads == [audio.read_bytes(), audio.read_bytes()]
 
 
+# -- rerank -----------------------------------------------------------------------------------------------------------
+
+
+def test_rerank_sends_the_cohere_body_and_sorts_by_score(client: Client, gateway: FakeGateway) -> None:
+    result = client.rerank("gpu memory", ["cats sleep", "gpu memory limits", "memory of cats"])
+    assert isinstance(result, llc.RerankResult)
+    (body,) = bodies(gateway, "/v1/rerank")
+    assert body == {
+        "model": "rerank",
+        "query": "gpu memory",
+        "documents": ["cats sleep", "gpu memory limits", "memory of cats"],
+        "return_documents": False,
+    }
+    # The fake answers in document order; the client sorts, best first.
+    assert result.indices == [1, 2, 0]
+    assert [r.relevance_score for r in result] == [1.0, 0.5, 0.0]
+    assert result[0] == llc.RankedDocument(index=1, relevance_score=1.0, document=None)
+    assert result.model == "rerank" and result.id == "rerank-1" and len(result) == 3
+    assert result.usage == llc.Usage(prompt_tokens=21, total_tokens=21)
+    assert result.meta["billed_units"] == {"total_tokens": 21}
+    assert gateway.requests[0].extensions["timeout"]["read"] == Timeouts().rerank
+
+
+def test_rerank_image_documents_use_the_multimodal_score_format(client: Client, gateway: FakeGateway, tmp_path) -> None:
+    path = tmp_path / "wide.png"
+    path.write_bytes(png(600, 10))
+    data_url = "data:image/png;base64," + base64.b64encode(png(200, 10)).decode()
+    result = client.rerank(
+        "picture",
+        [
+            "a text document",
+            path,
+            png(400, 10),
+            llc.RerankImage(str(path)),
+            llc.RerankImage(data_url),
+            llc.RerankImage("https://example.com/cat.jpg"),
+        ],
+    )
+    documents = bodies(gateway, "/v1/rerank")[0]["documents"]
+    assert documents[0] == "a text document"
+    urls = []
+    for document in documents[1:]:
+        (part,) = document["content"]
+        assert set(document) == {"content"} and part["type"] == "image_url"
+        urls.append(part["image_url"]["url"])
+    assert urls[0].startswith("data:image/png;base64,") and urls[0] == urls[2]
+    assert base64.b64decode(urls[0].split(",")[1]) == path.read_bytes()
+    assert urls[3] == data_url and urls[4] == "https://example.com/cat.jpg"
+    assert result.indices == [1, 3, 2, 4, 0, 5]  # images by width / 1000; ties in document order
+
+
+def test_rerank_top_n_instruction_and_returned_documents(client: Client, gateway: FakeGateway) -> None:
+    docs = ["gpu memory", "gpu", "memory", "cats"]
+    result = client.rerank("gpu memory", docs, top_n=2, return_documents=True, instruction="Find hardware facts")
+    (body,) = bodies(gateway, "/v1/rerank")
+    assert body["top_n"] == 2 and body["return_documents"] is True
+    assert body["instruction"] == "Find hardware facts"
+    assert [(r.index, r.document) for r in result] == [(0, "gpu memory"), (1, "gpu")]
+
+
+def test_rerank_of_one_string_is_one_document(client: Client, gateway: FakeGateway) -> None:
+    result = client.rerank("gpu", "gpu memory")
+    assert bodies(gateway, "/v1/rerank")[0]["documents"] == ["gpu memory"]
+    assert result.indices == [0]
+
+
+def test_rerank_keeps_top_n_when_the_backend_answers_every_document(client: Client, gateway: FakeGateway) -> None:
+    answer = {"id": "r", "results": [{"index": i, "relevance_score": s} for i, s in enumerate([0.1, 0.9, 0.5])]}
+    gateway.script["/v1/rerank"] = [httpx2.Response(200, json=answer)]
+    result = client.rerank("q", ["a", "b", "c"], top_n=2)
+    assert result.indices == [1, 2] and result.usage is None and result.meta == {}
+
+
+def test_rerank_checks_its_input_before_sending(client: Client, gateway: FakeGateway, tmp_path) -> None:
+    with pytest.raises(llc.InputError, match="nothing to rerank"):
+        client.rerank("q", [])
+    with pytest.raises(llc.InputError, match="top_n must be"):
+        client.rerank("q", ["a"], top_n=0)
+    with pytest.raises(llc.InputError, match="top_n must be"):
+        client.rerank("q", ["a"], top_n=True)  # type: ignore[arg-type]
+    with pytest.raises(llc.InputError, match="query is empty"):
+        client.rerank("  ", ["a"])
+    with pytest.raises(llc.InputError, match="document 1 is a int"):
+        client.rerank("q", ["a", 3])  # type: ignore[list-item]
+    with pytest.raises(llc.InputError, match="does not exist"):
+        client.rerank("q", [tmp_path / "missing.png"])
+    with pytest.raises(llc.InputError, match="not a PNG"):
+        client.rerank("q", [b"plain bytes"])
+    assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"id": "r"}, "no results list"),
+        ({"results": [{"index": 0}]}, "lacks index or relevance_score"),
+        ({"results": [{"index": 2, "relevance_score": 0.5}]}, "ranked document 2 but 2 were sent"),
+        ({"results": [{"index": 0, "relevance_score": 0.5}] * 2}, "ranked document 0 twice"),
+    ],
+)
+def test_a_rerank_answer_that_does_not_fit_is_a_server_error(client: Client, gateway: FakeGateway, answer, message):
+    gateway.script["/v1/rerank"] = [httpx2.Response(200, json=answer)]
+    with pytest.raises(llc.ServerError, match=message):
+        client.rerank("q", ["a", "b"])
+
+
+def test_rerank_errors_and_retries_are_the_clients(client: Client, gateway: FakeGateway, sleeps) -> None:
+    with pytest.raises(llc.ModelNotFoundError, match="'no-such-reranker'"):
+        client.rerank("q", ["a"], model="no-such-reranker")
+    gateway.script["/v1/rerank"] = [503]
+    assert client.rerank("q", ["a"]).indices == [0]
+    assert gateway.attempts("/v1/rerank") == 3 and len(sleeps) == 1
+    custom = Client(BASE_URL, KEY, aliases=llc.Aliases(rerank="bge"), http_client=gateway.http_client())
+    with pytest.raises(llc.ModelNotFoundError, match="'bge'"):
+        custom.rerank("q", ["a"])
+
+
 # -- models and health ------------------------------------------------------------------------------------------------
 
 
@@ -520,3 +637,44 @@ def test_splitting_other_formats_without_pyav_says_what_to_install(client: Clien
         pytest.skip("PyAV is installed here; this checks the message given without it")
     with pytest.raises(llc.InputError, match="PyAV"):
         client.transcribe(b"fLaC" + b"\x00" * 4096, chunk_seconds=10)
+
+
+# -- module layout ----------------------------------------------------------------------------------------------------
+
+
+def test_each_capability_module_owns_its_default_alias() -> None:
+    from litellm_local_client import chat, embeddings, ocr, rerank, transcription
+
+    aliases = llc.Aliases()
+    assert (
+        (aliases.chat, aliases.ocr, aliases.embedding, aliases.asr, aliases.rerank)
+        == (
+            chat.DEFAULT_ALIAS,
+            ocr.DEFAULT_ALIAS,
+            embeddings.DEFAULT_ALIAS,
+            transcription.DEFAULT_ALIAS,
+            rerank.DEFAULT_ALIAS,
+        )
+        == ("completions", "ocr", "embedding", "asr", "rerank")
+    )
+
+
+def test_the_client_is_its_capabilities_on_one_core() -> None:
+    from litellm_local_client import chat, client, core, embeddings, gateway, ocr, rerank, transcription
+
+    mixins = [
+        chat.ChatMixin,
+        ocr.OcrMixin,
+        embeddings.EmbeddingsMixin,
+        transcription.TranscriptionMixin,
+        rerank.RerankMixin,
+        gateway.GatewayMixin,
+    ]
+    assert all(issubclass(Client, m) and issubclass(m, core.ClientCore) for m in mixins)
+    methods = ["chat", "chat_stream", "ocr", "ocr_pages", "embed", "transcribe", "rerank", "models", "health"]
+    assert all(callable(getattr(Client, name)) for name in methods)
+    # The names the package and client.py exported before the split still import from both.
+    assert llc.Client is client.Client and llc.EmbedInput is embeddings.EmbedInput is client.EmbedInput
+    assert llc.Timeouts is core.Timeouts is client.Timeouts and llc.ChatStream is chat.ChatStream
+    assert llc.OCR_PROMPTS is ocr.OCR_PROMPTS is client.OCR_PROMPTS
+    assert client.TRANSCRIPT_FORMATS is transcription.TRANSCRIPT_FORMATS

@@ -53,3 +53,24 @@ def test_check_mode_on_the_deployed_lab_reports_no_change() -> None:
     assert all(v["changed"] == 0 for v in recap.values()), "check mode predicts changes:\n" + "\n".join(
         changed_tasks(output)
     )
+
+
+@pytest.mark.parametrize(
+    ("tags", "task"),
+    [
+        ("asr_configure", "asr : Create the ASR state directory"),
+        ("asr_service", "python_service : Wait for the health check of asr"),
+        ("vllm_blackwell_configure,vllm_blackwell_service", "python_service : Enable the units at boot"),
+        ("embed_pascal_service", "python_service : Check the models served by embed-pascal"),
+        ("litellm_install", "python_service : Install uv into its own venv"),
+    ],
+)
+def test_one_phase_runs_alone(tags: str, task: str) -> None:
+    """A phase's tag runs that phase (its preflight runs under every phase tag, with the facts it reads) and
+    changes nothing on the deployed lab."""
+    require_lab()
+    output, recap = converge("--tags", tags)
+    assert f"TASK [{task}]" in output, f"--tags {tags} did not run {task!r}:\n" + output[-3000:]
+    assert all(v["changed"] == 0 for v in recap.values()), f"--tags {tags} changed:\n" + "\n".join(
+        changed_tasks(output)
+    )

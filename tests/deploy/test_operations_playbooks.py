@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, hostvars, lab_host, require_lab
+from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, host_units, lab_host, require_lab
 from tests.infra.test_operations import units_by_host
 
 RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=\d+", re.M)
@@ -22,9 +22,9 @@ RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+un
 def lab_models_dir() -> Path:
     """The control node's directory of lab models (mounted read-only into the hosts)."""
     sys.path.insert(0, str(ROOT / "lab"))
-    import labctl
+    from labkit.config import SHARED_MOUNTS
 
-    return next(m.source for m in labctl.SHARED_MOUNTS if m.target == "/srv/lab-models")
+    return next(m.source for m in SHARED_MOUNTS if m.target == "/srv/lab-models")
 
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -57,14 +57,20 @@ def test_status_prints_a_row_per_service_and_changes_nothing() -> None:
 
 @pytest.fixture
 def mirror(tmp_path: Path) -> tuple[Path, str, dict]:
-    """A hub-cache mirror holding the embedding host's vLLM model at its pinned revision, made from the lab model."""
+    """A hub-cache mirror holding every hub model of the embedding host's services at its pinned revision, each made
+    from its lab model; the vllm-embedding service is the one the test checks."""
     host = (group_hosts("embedding") or ["(none)"])[0]
-    services = hostvars(host).get("embedding_vllm_services") or []
-    if not services or not (lab_models_dir() / services[0]["lab_model"]).is_dir():
+    services = [u for u in host_units(host) if u["unit"] == "vllm-embedding"]
+    if not services or not (lab_models_dir() / services[0]["models"][0]["lab_model"]).is_dir():
         pytest.skip("no lab embedding model to mirror")
     svc = services[0]
-    snapshot = tmp_path / f"models--{svc['model'].replace('/', '--')}" / "snapshots" / svc["revision"]
-    shutil.copytree(lab_models_dir() / svc["lab_model"], snapshot, symlinks=False)
+    for unit in host_units(host):
+        for model in unit["models"]:
+            if model["model"].startswith("/") or not model["revision"]:
+                continue
+            snapshot = tmp_path / f"models--{model['model'].replace('/', '--')}" / "snapshots" / model["revision"]
+            if not snapshot.exists():
+                shutil.copytree(lab_models_dir() / model["lab_model"], snapshot, symlinks=False)
     return tmp_path, host, svc
 
 

@@ -21,6 +21,7 @@ from tests.conftest import (
     ROOT,
     gateway_base,
     group_hosts,
+    host_unit,
     hostvars,
     lab_ca_on,
     lab_host,
@@ -141,7 +142,7 @@ def wait_until_the_gateway_routes_to(bases: list[str], key: str) -> None:
     answers its /health again before the gateway's background health check (every few seconds) takes it back."""
     deadline = time.monotonic() + 120
     gateway = lab_host(group_hosts("gateway")[0])
-    port = hostvars(group_hosts("gateway")[0]).get("litellm_port", 4000)
+    port = host_unit(group_hosts("gateway")[0], "litellm")["port"]
     header = "/root/litellm-local-drill-auth-header"
     put_secret(group_hosts("gateway")[0], header, f"Authorization: Bearer {key}".encode())
     while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import group_hosts, hostvars, lab_host, lab_inventory, require_lab
+from tests.conftest import host_unit, hosts_running, hostvars, lab_host, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.lab
 def asr_hosts() -> list[str]:
     if not lab_inventory():
         return ["(no lab)"]
-    return [h for h in group_hosts("blackwell") if hostvars(h).get("asr_enabled")]
+    return hosts_running("asr")
 
 
 @pytest.mark.parametrize("host_name", asr_hosts())
@@ -26,7 +26,7 @@ def test_asr_unit(host_name: str) -> None:
     user = host.user("asr")
     assert user.shell == "/usr/sbin/nologin"
     address = hostvars(host_name)["ansible_host"]
-    port = hostvars(host_name).get("asr_port", 8103)
+    port = host_unit(host_name, "asr")["port"]
     assert host.socket(f"tcp://{address}:{port}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
     props = unit.systemd_properties

@@ -28,6 +28,8 @@ from tests.conftest import (
     gateway_base,
     gateway_env,
     group_hosts,
+    host_unit,
+    host_units,
     hostvars,
     lab_host,
     lab_inventory,
@@ -103,6 +105,13 @@ def error_of(result: dict) -> dict:
     return body["error"]
 
 
+def gateway_setting(name: str) -> str:
+    """One setting of the gateway's environment file (read on the host; the file's other lines, the key among them,
+    are not kept)."""
+    out = lab_host(gateway_host()).check_output(f"grep -m1 '^{name}=' /etc/litellm-local/litellm.env")
+    return out.split("=", 1)[1].strip()
+
+
 def memory(unit: str) -> int:
     """Resident memory (bytes) of `unit`'s main process and its children (nginx's workers): the lab's containers have
     no memory accounting."""
@@ -132,7 +141,7 @@ def test_the_lab_ca_verifies_the_gateway_and_plain_http_is_refused() -> None:
 
 def test_litellm_itself_listens_on_loopback_only() -> None:
     gw = lab_host(gateway_host())
-    port = hostvars(gateway_host()).get("litellm_port", 4000)
+    port = host_unit(gateway_host(), "litellm")["port"]
     assert gw.socket(f"tcp://127.0.0.1:{port}").is_listening
     address = hostvars(gateway_host())["ansible_host"]
     assert client().run(f"curl -s -o /dev/null -m 5 http://{address}:{port}/health/liveliness").rc == 7
@@ -143,7 +152,7 @@ def test_litellm_itself_listens_on_loopback_only() -> None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/embeddings", "/v1/audio/transcriptions"])
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/embeddings", "/v1/rerank", "/v1/audio/transcriptions"])
 def test_a_64_mb_body_without_a_key_is_refused_in_under_a_second(route: str) -> None:
     before = memory("litellm"), memory("litellm-edge")
     result = probe("request", "POST", base() + route, "--body-bytes", str(64 * 1024 * 1024))
@@ -160,7 +169,8 @@ def test_a_64_mb_body_without_a_key_is_refused_in_under_a_second(route: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("route", "megabytes"), [("/v1/chat/completions", 9), ("/v1/embeddings", 9), ("/v1/audio/transcriptions", 40)]
+    ("route", "megabytes"),
+    [("/v1/chat/completions", 9), ("/v1/embeddings", 9), ("/v1/rerank", 9), ("/v1/audio/transcriptions", 40)],
 )
 def test_an_oversized_body_with_the_key_is_413_before_it_is_read(route: str, megabytes: int) -> None:
     result = probe(
@@ -174,8 +184,7 @@ def test_an_oversized_body_with_the_key_is_413_before_it_is_read(route: str, meg
 def test_an_audio_file_over_the_asr_limit_but_under_the_edge_limit_is_413_not_a_connection_error() -> None:
     """Between the ASR servers' upload limit and the edge's (the limit plus room for the form), the gateway answers
     413 itself: a backend refusing an upload mid-send would close the connection (LiteLLM: 500 "Connection error")."""
-    env = lab_host(gateway_host()).check_output("systemctl show -p Environment --value litellm").split()
-    limit = int(next(e for e in env if e.startswith("LITELLM_LOCAL_MAX_UPLOAD_BYTES=")).split("=", 1)[1])
+    limit = int(gateway_setting("LITELLM_LOCAL_MAX_UPLOAD_BYTES"))
     client().check_output(f"head -c {limit + 300_000} /dev/zero > {REMOTE_DIR}/big.wav")
     result = probe(
         "request",
@@ -392,8 +401,9 @@ def test_embedding_image_urls_are_refused_and_never_fetched() -> None:
 def vllm_chat_targets() -> list[tuple[str, int, str]]:
     out = []
     for host in group_hosts("blackwell"):
-        for svc in hostvars(host).get("blackwell_vllm_services", []):
-            out.append((hostvars(host)["ansible_host"], int(svc["port"]), svc["name"]))
+        for svc in host_units(host):
+            if svc["kind"] == "vllm" and svc["mode"] == "chat":
+                out.append((svc["address"], svc["port"], svc["served"]))
     return out
 
 
@@ -556,8 +566,7 @@ def test_requests_over_a_cap_are_400_naming_the_limit(route: str, body: dict, pa
 
 
 def test_liveliness_answers_within_a_second_while_a_client_sends_the_largest_embedding_requests() -> None:
-    env = lab_host(gateway_host()).check_output("systemctl show -p Environment --value litellm").split()
-    cap = int(next(e for e in env if e.startswith("LITELLM_LOCAL_MAX_EMBEDDING_INPUTS=")).split("=", 1)[1])
+    cap = int(gateway_setting("LITELLM_LOCAL_MAX_EMBEDDING_INPUTS"))
     body = json.dumps({"model": "embedding", "input": [f"text number {i}" for i in range(cap)]})
     put_file(client(), f"{REMOTE_DIR}/big.json", body.encode())
     client().check_output(

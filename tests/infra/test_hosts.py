@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import group_hosts, hostvars, lab_host, lab_inventory, require_lab, templated
+from tests.conftest import group_hosts, host_units, hostvars, lab_host, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -16,7 +16,8 @@ def vllm_units() -> list[tuple[str, dict]]:
     return [
         (h, s)
         for h in sorted(set(group_hosts("blackwell") + group_hosts("embedding")))
-        for s in templated(h, "vllm_blackwell_services")
+        for s in host_units(h)
+        if s["kind"] == "vllm"
     ]
 
 
@@ -103,14 +104,7 @@ def test_gateway_config_lists_every_replica(host_name: str) -> None:
 
     config = yaml.safe_load(lab_host(host_name).file("/etc/litellm-local/litellm.yaml").content_string)
     deployments = {(m["model_name"], m["litellm_params"]["api_base"]) for m in config["model_list"]}
-    expected = {
-        (svc.get("alias", svc["name"]), f"http://{hostvars(h)['ansible_host']}:{svc['port']}/v1")
-        for h, svc in vllm_units()
-    }
-    for h in sorted(set(group_hosts("blackwell") + group_hosts("embedding"))):
-        address = hostvars(h)["ansible_host"]
-        if templated(h, "asr_enabled | default(false)"):
-            expected.add(("asr", f"http://{address}:{templated(h, 'asr_port')}/v1"))
-        if h in group_hosts("embedding") and "pascal" in templated(h, "litellm_local_embedding_backends"):
-            expected.add(("embedding", f"http://{address}:{templated(h, 'embed_pascal_port')}/v1"))
+    hosts = sorted({h for g in ("blackwell", "embedding", "gateway") for h in group_hosts(g)})
+    expected = {(u["alias"], f"{u['url']}/v1") for h in hosts for u in host_units(h) if u["alias"]}
     assert deployments == expected
+    assert {alias for alias, _ in expected} >= {"completions", "ocr", "asr", "embedding", "rerank"}

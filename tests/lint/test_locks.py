@@ -32,6 +32,15 @@ EXPECTED = {
     "vllm_blackwell": ["requirements-lab", "requirements-production"],
 }
 
+# Our own packages: installed from source, never from a lock (scripts/lock leaves them out).
+OURS_DIRS = {
+    "litellm-local-gateway": "gateway",
+    "litellm-local-asr": "asr",
+    "litellm-local-embed": "embed",
+    "litellm-local-common": "common",
+}
+OURS = set(OURS_DIRS)
+
 
 def rel(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -119,8 +128,7 @@ def test_every_requirement_is_pinned_with_a_hash(lock: Path) -> None:
     assert locked, f"{rel(lock)} pins nothing"
     unhashed = sorted(name for name, (_, hashes) in locked.items() if not hashes)
     assert not unhashed, f"{rel(lock)}: requirements without a hash: {unhashed}"
-    ours = {"litellm-local-gateway", "litellm-local-asr", "litellm-local-embed"}
-    assert not ours & set(locked), "our own packages are installed from source, never from a lock"
+    assert not OURS & set(locked), "our own packages are installed from source, never from a lock"
 
 
 @pytest.mark.parametrize("lock", LOCKS, ids=rel)
@@ -142,11 +150,19 @@ def test_the_in_file_matches_the_header(lock: Path) -> None:
 
 @pytest.mark.parametrize("lock", LOCKS, ids=rel)
 def test_our_packages_dependencies_and_build_backend_are_locked(lock: Path) -> None:
-    """Our packages install with --no-deps --no-build-isolation: the lock must hold what their pyproject asks for."""
+    """Our packages install with --no-deps --no-build-isolation: the lock must hold what their pyproject asks for,
+    and the build backend of each of our packages they depend on (services/common)."""
     for arg in command(lock):
         if arg.endswith("pyproject.toml"):
             project = tomllib.loads((ROOT / arg).read_text())
-            for requirement in project["project"].get("dependencies", []) + project["build-system"]["requires"]:
+            requirements = project["project"].get("dependencies", []) + project["build-system"]["requires"]
+            for requirement in requirements:
+                name = re.split(r"[\s<>=!~\[;@]", requirement, maxsplit=1)[0].lower()
+                if name in OURS:
+                    ours = tomllib.loads((ROOT / "services" / OURS_DIRS[name] / "pyproject.toml").read_text())
+                    for backend in ours["build-system"]["requires"]:
+                        satisfied(lock, backend)
+                    continue
                 satisfied(lock, requirement)
 
 
@@ -272,7 +288,7 @@ def test_our_packages_install_without_fetching_anything() -> None:
             "python_service_tools_dir": "/opt/litellm-local/tools",
             "__python_service_target": "/opt/litellm-local/venvs/.x-0123456789ab",
             "__python_service_sources": {"results": [{"changed": True, "item": {"name": "litellm-local-asr"}}]},
-            "python_service_local_packages": [{"name": "litellm-local-asr", "src": "services/asr"}],
+            "__python_service_packages": [{"name": "litellm-local-asr", "src": "services/asr"}],
         }
     )
     argv = render(task_named("Install with uv our own packages")["ansible.builtin.command"]["argv"])

@@ -48,12 +48,12 @@ def test_production_flags(rendered: Path) -> None:
     ocr = (rendered / "gpu-a" / "vllm-ocr.service").read_text()
     assert "--gpu-memory-utilization 0.2500" in ocr  # 8 GB of the RTX 5090's 32
     assert "--attention-backend FLASHINFER" in ocr  # compute capability 12.0
-    assert "--revision 'ca5d8b3e287e52589e37c28385d9655ee4372f9d'" in ocr
+    assert "--revision ca5d8b3e287e52589e37c28385d9655ee4372f9d" in ocr
     assert '"method": "mtp"' in ocr
     assert "After=network-online.target vllm-completions.service" in ocr
     assert "DeviceAllow=char-nvidia-frontend rw" in ocr and "PrivateDevices=yes" not in ocr
     embedding = (rendered / "gpu-b" / "vllm-embedding.service").read_text()
-    assert "--runner 'pooling'" in embedding and "is_matryoshka" in embedding
+    assert "--runner pooling" in embedding and "is_matryoshka" in embedding
     env = (rendered / "gpu-a" / "vllm-ocr.env").read_text()
     assert "HF_HUB_OFFLINE=1" in env
 
@@ -111,6 +111,7 @@ def test_gpu_units_exposure_score(rendered: Path, tmp_path: Path) -> None:
 
 
 REMOTE = "/tmp/litellm-local-render-check"
+DEPLOYED_TEMPLATES = "/etc/litellm-local/chat-templates/"
 
 
 def check_on_lab(named_units: dict[str, str]):
@@ -118,7 +119,14 @@ def check_on_lab(named_units: dict[str, str]):
     require_lab()
     host = lab_host(group_hosts("blackwell")[0])
     host.run(f"rm -rf {REMOTE} && mkdir -p {REMOTE}")
-    files = {**named_units, "check.py": (ROOT / "scripts" / "check_vllm_args.py").read_text()}
+    # The chat templates a unit names, where the deploy puts them, are checked from the role's files.
+    templates = ROOT / "roles" / "vllm_blackwell" / "files" / "chat-templates"
+    named_units = {name: text.replace(DEPLOYED_TEMPLATES, f"{REMOTE}/") for name, text in named_units.items()}
+    files = {
+        **named_units,
+        **{t.name: t.read_text() for t in templates.glob("*")},
+        "check.py": (ROOT / "scripts" / "check_vllm_args.py").read_text(),
+    }
     for name, text in files.items():
         host.run(f"cat > {REMOTE}/{name} <<'LITELLM_LOCAL_EOF'\n{text}\nLITELLM_LOCAL_EOF")
     names = " ".join(f"{REMOTE}/{name}" for name in named_units)
@@ -147,11 +155,10 @@ def test_vllm_parser_catches_a_typo(rendered: Path, good: str, bad: str) -> None
 
 def test_over_budget_inventory_is_refused_with_the_shares(tmp_path: Path) -> None:
     inventory = yaml.safe_load(REFERENCE.read_text())
-    inventory["all"]["children"]["blackwell"]["hosts"]["gpu-a"]["blackwell_vllm_services"] = [
-        {**svc, "gpu_memory_gb": 20}
-        for svc in yaml.safe_load((ROOT / "inventory/group_vars/blackwell/main.yml").read_text())[
-            "blackwell_vllm_services"
-        ]
+    services = yaml.safe_load((ROOT / "inventory/group_vars/all/services.yml").read_text())["litellm_local_services"]
+    inventory["all"]["children"]["blackwell"]["hosts"]["gpu-a"]["litellm_local_services"] = [
+        {**svc, "gpu_memory_gb": 20} if svc["kind"] == "vllm" and svc["groups"] == ["blackwell"] else svc
+        for svc in services
     ]
     over = tmp_path / "inventory"
     over.mkdir()
@@ -161,4 +168,4 @@ def test_over_budget_inventory_is_refused_with_the_shares(tmp_path: Path) -> Non
     assert proc.returncode != 0
     out = proc.stdout
     assert "ask for" in out and "vllm-completions 20.0 GB" in out and "vllm-ocr 20.0 GB" in out, out[-3000:]
-    assert "Lower gpu_memory_gb" in out
+    assert "Lower a service's gpu_memory_gb in inventory/group_vars/all/services.yml" in out

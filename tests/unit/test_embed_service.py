@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -19,7 +21,8 @@ from tests.conftest import ROOT
 SERVICE = ROOT / "services" / "embed"
 VENV = ROOT / ".venv-embed"
 LAB_CACHE = Path(os.environ.get("LAB_CACHE", "/var/cache/litellm-local-lab"))
-PINS = [ROOT / "requirements" / "lab-models.txt", SERVICE / "pyproject.toml"]
+COMMON = ROOT / "services" / "common"
+PINS = [ROOT / "requirements" / "lab-models.txt", SERVICE / "pyproject.toml", COMMON / "pyproject.toml"]
 
 
 def ensure_venv() -> Path:
@@ -32,18 +35,24 @@ def ensure_venv() -> Path:
     extra = ["--find-links", str(LAB_CACHE / "wheels")] if (LAB_CACHE / "wheels").is_dir() else []
     if os.environ.get("LAB_TORCH_INDEX_URL"):
         extra += ["--extra-index-url", os.environ["LAB_TORCH_INDEX_URL"]]
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *extra, "-r", str(PINS[0]), f"{SERVICE}[test]"],
-        check=True,
-        timeout=1800,
-    )
+    # Installed from copies: a build inside services/ would leave files there that the deploy copies to the hosts.
+    with tempfile.TemporaryDirectory() as copies:
+        embed, common = Path(copies) / "embed", Path(copies) / "common"
+        shutil.copytree(SERVICE, embed)
+        shutil.copytree(COMMON, common)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *extra, "-r", str(PINS[0]), str(common), f"{embed}[test]"],
+            check=True,
+            timeout=1800,
+        )
     stamp.write_text(want + "\n")
     return python
 
 
 def test_embed_service_unit_tests(tmp_path) -> None:
     python = ensure_venv()
-    env = dict(os.environ, PYTHONPATH=str(SERVICE / "src"), PYTHONDONTWRITEBYTECODE="1", HF_HUB_OFFLINE="1")
+    path = f"{SERVICE / 'src'}{os.pathsep}{COMMON / 'src'}"
+    env = dict(os.environ, PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="1", HF_HUB_OFFLINE="1")
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.run(
         [

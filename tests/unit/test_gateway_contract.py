@@ -30,8 +30,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT.parent / "shared" / "openai-spec" / "openai-openapi-subset.json"
 GATEWAY_SRC = ROOT / "services" / "gateway" / "src"
-if str(GATEWAY_SRC) not in sys.path:
-    sys.path.insert(0, str(GATEWAY_SRC))
+COMMON_SRC = ROOT / "services" / "common" / "src"  # litellm-local-common, which the gateway imports
+for src in (COMMON_SRC, GATEWAY_SRC):
+    if str(src) not in sys.path:
+        sys.path.insert(0, str(src))
 
 from litellm_local_gateway import contract  # noqa: E402
 

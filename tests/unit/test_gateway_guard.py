@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 GATEWAY_SRC = Path(__file__).resolve().parents[2] / "services" / "gateway" / "src"
-if str(GATEWAY_SRC) not in sys.path:
-    sys.path.insert(0, str(GATEWAY_SRC))
+COMMON_SRC = GATEWAY_SRC.parents[1] / "common" / "src"  # litellm-local-common, which the gateway imports
+for src in (COMMON_SRC, GATEWAY_SRC):
+    if str(src) not in sys.path:
+        sys.path.insert(0, str(src))
 
 from litellm_local_gateway.contract import contract_route  # noqa: E402
 from litellm_local_gateway.guard import RequestGuard, install  # noqa: E402
@@ -1041,9 +1043,10 @@ def test_install_wraps_the_stack_once_with_the_environment_settings(monkeypatch:
 
 def test_the_guard_modules_do_not_import_litellm() -> None:
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import sys; sys.path[:0] = sys.argv[1:];"
         "import litellm_local_gateway.guard, litellm_local_gateway.policy, litellm_local_gateway.contract;"
+        "import litellm_local_gateway.embedding_request;"
         "import litellm_local_gateway.models; assert litellm_local_gateway.models.live_catalog() is None;"
         "assert not {'litellm', 'fastapi', 'starlette'} & set(sys.modules), sorted(sys.modules)"
     )
-    subprocess.run([sys.executable, "-c", code, str(GATEWAY_SRC)], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code, str(GATEWAY_SRC), str(COMMON_SRC)], check=True, timeout=60)

@@ -1,28 +1,34 @@
-"""Unit tests for the pure functions of lab/labctl.py; no root, network or containers needed."""
+"""Unit tests for the pure functions of lab/labkit (behind lab/labctl.py); no root, network or containers needed."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-LABCTL_PATH = Path(__file__).resolve().parents[2] / "lab" / "labctl.py"
-
-
-def _load_labctl() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("labctl", LABCTL_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["labctl"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-labctl = _load_labctl()
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
+from labkit.cli import cmd_reboot, parse_args
+from labkit.config import BOOT_TIMEOUT_S, NETWORK_FILE, SharedMount
+from labkit.hostconfig import render_etc_hosts, render_network_file
+from labkit.hosts import Host, group_members, lab_hosts
+from labkit.inventory import _yaml_scalar, render_inventory
+from labkit.machines import is_nspawn_of, nspawn_command
+from labkit.network import nft_ruleset
+from labkit.rootfs import base_cache_key
+from labkit.sources import (
+    PipSources,
+    debian_mirror_candidates,
+    local_path_of,
+    parse_deb822_sources,
+    parse_nameservers,
+    parse_one_line_sources,
+    parse_pip_config_list,
+    parse_release_origin,
+    wheel_mount_dirs,
+)
+from labkit.system import LabError, mounts_under
 
 FAKE_MIRROR = "http://mirror.example/debian"
 
@@ -66,7 +72,7 @@ global.find-links='/srv/fake-wheels file:///srv/fake-links https://links.example
 
 
 def test_one_line_sources_are_parsed_with_options_and_comments() -> None:
-    sources = labctl.parse_one_line_sources(ONE_LINE_SOURCES)
+    sources = parse_one_line_sources(ONE_LINE_SOURCES)
     assert [s.types for s in sources] == [("deb",), ("deb-src",), ("deb",), ("deb",)]
     assert sources[0].uris == (FAKE_MIRROR,)
     assert sources[0].components == ("main", "contrib")
@@ -76,7 +82,7 @@ def test_one_line_sources_are_parsed_with_options_and_comments() -> None:
 
 
 def test_deb822_sources_skip_comments_and_disabled_stanzas() -> None:
-    sources = labctl.parse_deb822_sources(DEB822_SOURCES)
+    sources = parse_deb822_sources(DEB822_SOURCES)
     assert len(sources) == 2
     assert sources[0].uris == (f"{FAKE_MIRROR}/",)
     assert sources[0].suites == ("bookworm", "bookworm-updates")
@@ -86,27 +92,27 @@ def test_deb822_sources_skip_comments_and_disabled_stanzas() -> None:
 
 def test_deb822_inline_key_is_not_taken_for_a_file() -> None:
     text = "Types: deb\nURIs: http://x.example/\nSuites: s\nComponents: main\nSigned-By:\n -----BEGIN PGP\n .\n"
-    assert labctl.parse_deb822_sources(text)[0].signed_by is None
+    assert parse_deb822_sources(text)[0].signed_by is None
 
 
 def test_mirror_candidates_serve_the_suite_with_main() -> None:
-    sources = labctl.parse_one_line_sources(ONE_LINE_SOURCES) + labctl.parse_deb822_sources(DEB822_SOURCES)
+    sources = parse_one_line_sources(ONE_LINE_SOURCES) + parse_deb822_sources(DEB822_SOURCES)
     # the vendor repository serves "bookworm" but not "main"; security serves another suite; duplicates collapse.
-    assert labctl.debian_mirror_candidates(sources, "bookworm") == [FAKE_MIRROR]
+    assert debian_mirror_candidates(sources, "bookworm") == [FAKE_MIRROR]
 
 
 def test_mirror_candidates_empty_without_the_suite() -> None:
-    sources = labctl.parse_deb822_sources(DEB822_SOURCES)
-    assert labctl.debian_mirror_candidates(sources, "trixie") == []
+    sources = parse_deb822_sources(DEB822_SOURCES)
+    assert debian_mirror_candidates(sources, "trixie") == []
 
 
 def test_release_origin() -> None:
-    assert labctl.parse_release_origin("Origin: Debian\nLabel: Debian\nSuite: stable\n") == "Debian"
-    assert labctl.parse_release_origin("Label: x\n") is None
+    assert parse_release_origin("Origin: Debian\nLabel: Debian\nSuite: stable\n") == "Debian"
+    assert parse_release_origin("Label: x\n") is None
 
 
 def test_pip_config_list_is_parsed() -> None:
-    pip = labctl.parse_pip_config_list(PIP_CONFIG_LIST)
+    pip = parse_pip_config_list(PIP_CONFIG_LIST)
     assert pip.cert == "/srv/fake-ca/bundle.crt"
     assert pip.find_links == ("/srv/fake-wheels", "file:///srv/fake-links", "https://links.example/wheels")
     assert pip.local_find_links == ["/srv/fake-wheels", "/srv/fake-links"]
@@ -114,14 +120,14 @@ def test_pip_config_list_is_parsed() -> None:
 
 
 def test_pip_config_list_empty() -> None:
-    pip = labctl.parse_pip_config_list("")
-    assert pip == labctl.PipSources()
-    assert labctl.wheel_mount_dirs(pip) == []
+    pip = parse_pip_config_list("")
+    assert pip == PipSources()
+    assert wheel_mount_dirs(pip) == []
 
 
 def test_wheel_mount_dirs_mount_the_parent_of_simple_indexes() -> None:
-    pip = labctl.parse_pip_config_list(PIP_CONFIG_LIST)
-    assert labctl.wheel_mount_dirs(pip) == ["/srv/fake-wheels", "/srv/fake-links", "/srv/fake-index", "/srv/fake-more"]
+    pip = parse_pip_config_list(PIP_CONFIG_LIST)
+    assert wheel_mount_dirs(pip) == ["/srv/fake-wheels", "/srv/fake-links", "/srv/fake-index", "/srv/fake-more"]
 
 
 @pytest.mark.parametrize(
@@ -134,43 +140,43 @@ def test_wheel_mount_dirs_mount_the_parent_of_simple_indexes() -> None:
     ],
 )
 def test_local_path_of(location: str, expected: str | None) -> None:
-    assert labctl.local_path_of(location) == expected
+    assert local_path_of(location) == expected
 
 
 def test_nameservers_skip_loopback() -> None:
     text = "# x\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nnameserver 2001:db8::53\nsearch x\n"
-    assert labctl.parse_nameservers(text) == ["192.0.2.53", "2001:db8::53"]
+    assert parse_nameservers(text) == ["192.0.2.53", "2001:db8::53"]
 
 
 def test_hosts_have_fixed_names_and_addresses() -> None:
-    hosts = labctl.lab_hosts(3)
+    hosts = lab_hosts(3)
     assert [(h.name, h.address) for h in hosts] == [
         ("lab-a", "10.77.0.11"),
         ("lab-b", "10.77.0.12"),
         ("lab-c", "10.77.0.13"),
     ]
-    assert labctl.Host.from_name("lab-b") == hosts[1]
+    assert Host.from_name("lab-b") == hosts[1]
 
 
 @pytest.mark.parametrize("count", [0, 27])
 def test_host_count_is_bounded(count: int) -> None:
-    with pytest.raises(labctl.LabError, match="between 1 and"):
-        labctl.lab_hosts(count)
+    with pytest.raises(LabError, match="between 1 and"):
+        lab_hosts(count)
 
 
 def test_bad_host_name_is_refused() -> None:
-    with pytest.raises(labctl.LabError, match="not a lab host name"):
-        labctl.Host.from_name("web-1")
+    with pytest.raises(LabError, match="not a lab host name"):
+        Host.from_name("web-1")
 
 
 def test_groups_for_two_and_five_hosts() -> None:
-    assert labctl.group_members(labctl.lab_hosts(2)) == {
+    assert group_members(lab_hosts(2)) == {
         "blackwell": ["lab-a"],
         "embedding": ["lab-b"],
         "gateway": ["lab-a"],
         "monitoring": ["lab-b"],
     }
-    assert labctl.group_members(labctl.lab_hosts(5)) == {
+    assert group_members(lab_hosts(5)) == {
         "blackwell": ["lab-a", "lab-c", "lab-e"],
         "embedding": ["lab-b", "lab-d"],
         "gateway": ["lab-a"],
@@ -179,34 +185,34 @@ def test_groups_for_two_and_five_hosts() -> None:
 
 
 def test_network_file_is_static() -> None:
-    text = labctl.render_network_file(labctl.Host.from_name("lab-b"), ["192.0.2.53"])
+    text = render_network_file(Host.from_name("lab-b"), ["192.0.2.53"])
     assert "Name=host0" in text
     assert "Address=10.77.0.12/24" in text
     assert "Gateway=10.77.0.1" in text
     assert "DNS=192.0.2.53" in text
-    assert labctl.NETWORK_FILE.rsplit("/", 1)[1] < "80-container-host0.network"
+    assert NETWORK_FILE.rsplit("/", 1)[1] < "80-container-host0.network"
 
 
 def test_etc_hosts_lists_every_host() -> None:
-    text = labctl.render_etc_hosts(labctl.lab_hosts(2))
+    text = render_etc_hosts(lab_hosts(2))
     assert "10.77.0.11\tlab-a\n" in text
     assert "10.77.0.12\tlab-b\n" in text
     assert "127.0.0.1\tlocalhost\n" in text
 
 
 def _fake_pip() -> Any:
-    return labctl.parse_pip_config_list(PIP_CONFIG_LIST)
+    return parse_pip_config_list(PIP_CONFIG_LIST)
 
 
 def test_inventory_text_has_header_and_hosts() -> None:
-    text = labctl.render_inventory(labctl.lab_hosts(2), _fake_pip(), Path("/srv/fake-key"))
+    text = render_inventory(lab_hosts(2), _fake_pip(), Path("/srv/fake-key"))
     assert text.startswith("# generated by lab/labctl.py; do not edit")
     assert "ansible_host: 10.77.0.11" in text
 
 
 def test_inventory_structure() -> None:
     yaml = pytest.importorskip("yaml")
-    text = labctl.render_inventory(labctl.lab_hosts(3), _fake_pip(), Path("/srv/fake-key"))
+    text = render_inventory(lab_hosts(3), _fake_pip(), Path("/srv/fake-key"))
     inventory = yaml.safe_load(text)["all"]
     assert inventory["hosts"] == {
         "lab-a": {"ansible_host": "10.77.0.11"},
@@ -237,7 +243,7 @@ def test_inventory_structure() -> None:
 
 def test_inventory_with_no_sources_and_one_host() -> None:
     yaml = pytest.importorskip("yaml")
-    text = labctl.render_inventory(labctl.lab_hosts(1), labctl.PipSources(), Path("/srv/fake-key"))
+    text = render_inventory(lab_hosts(1), PipSources(), Path("/srv/fake-key"))
     inventory = yaml.safe_load(text)["all"]
     assert inventory["vars"]["litellm_local_lab_find_links"] == []
     assert inventory["children"]["embedding"] == {}
@@ -247,32 +253,32 @@ def test_inventory_with_no_sources_and_one_host() -> None:
 @pytest.mark.parametrize("value", ["yes", "true", "null", "1.5", "12", "1e3", "0x1f", "a: b", "#x", "-o x", ""])
 def test_yaml_scalars_that_need_quotes_are_quoted(value: str) -> None:
     yaml = pytest.importorskip("yaml")
-    assert yaml.safe_load(f"k: {labctl._yaml_scalar(value)}") == {"k": value}
+    assert yaml.safe_load(f"k: {_yaml_scalar(value)}") == {"k": value}
 
 
 def test_base_cache_key_depends_on_suite_and_packages() -> None:
-    key = labctl.base_cache_key("bookworm", ["b", "a"])
-    assert key == labctl.base_cache_key("bookworm", ["a", "b"])
+    key = base_cache_key("bookworm", ["b", "a"])
+    assert key == base_cache_key("bookworm", ["a", "b"])
     assert key.startswith("bookworm-")
-    assert key != labctl.base_cache_key("bookworm", ["a", "b", "c"])
-    assert key != labctl.base_cache_key("trixie", ["a", "b"])
+    assert key != base_cache_key("bookworm", ["a", "b", "c"])
+    assert key != base_cache_key("trixie", ["a", "b"])
 
 
 def test_nspawn_command_flags() -> None:
-    host = labctl.Host.from_name("lab-a")
+    host = Host.from_name("lab-a")
     mounts = [
-        labctl.SharedMount(Path("/srv/fake-cache/uv"), "/var/cache/x-uv", read_only=False),
-        labctl.SharedMount(Path("/srv/fake-wheels"), "/srv/fake-wheels", read_only=True),
+        SharedMount(Path("/srv/fake-cache/uv"), "/var/cache/x-uv", read_only=False),
+        SharedMount(Path("/srv/fake-wheels"), "/srv/fake-wheels", read_only=True),
     ]
-    cmd = labctl.nspawn_command(host, Path("/srv/fake-machines/lab-a"), mounts, "copy-host")
+    cmd = nspawn_command(host, Path("/srv/fake-machines/lab-a"), mounts, "copy-host")
     assert cmd[:4] == ["systemd-nspawn", "--boot", "--register=no", "--keep-unit"]
     assert "--network-bridge=llbr0" in cmd
     assert "--resolv-conf=copy-host" in cmd
     assert "--bind=/srv/fake-cache/uv:/var/cache/x-uv" in cmd
     assert "--bind-ro=/srv/fake-wheels" in cmd
-    assert labctl.is_nspawn_of(cmd, "lab-a")
-    assert not labctl.is_nspawn_of(cmd, "lab-b")
-    assert not labctl.is_nspawn_of(["sshd", "-M", "lab-a"], "lab-a")
+    assert is_nspawn_of(cmd, "lab-a")
+    assert not is_nspawn_of(cmd, "lab-b")
+    assert not is_nspawn_of(["sshd", "-M", "lab-a"], "lab-a")
 
 
 def test_mounts_under_decodes_escapes_and_sorts_deepest_first() -> None:
@@ -282,14 +288,14 @@ def test_mounts_under_decodes_escapes_and_sorts_deepest_first() -> None:
         "41 22 0:6 / /srv/fake-lab/m/a\\040b/sys rw - sysfs sysfs rw\n"
         "42 22 0:7 / /srv/fake-lab/mm rw - tmpfs t rw\n"
     )
-    assert labctl.mounts_under(Path("/srv/fake-lab/m"), mountinfo) == [
+    assert mounts_under(Path("/srv/fake-lab/m"), mountinfo) == [
         "/srv/fake-lab/m/a b/sys",
         "/srv/fake-lab/m/proc",
     ]
 
 
 def test_nft_ruleset_only_touches_the_lab_tables() -> None:
-    rules = labctl.nft_ruleset()
+    rules = nft_ruleset()
     tables = {line.split("{")[0].strip() for line in rules.splitlines() if line.startswith(("table", "add", "delete"))}
     assert tables == {
         "add table inet litellm_local_lab",
@@ -303,14 +309,14 @@ def test_nft_ruleset_only_touches_the_lab_tables() -> None:
 
 
 def test_reboot_verb_parses_a_host_name_and_timeout() -> None:
-    args = labctl.parse_args(["reboot", "lab-b", "--timeout", "90"])
-    assert args.func is labctl.cmd_reboot
+    args = parse_args(["reboot", "lab-b", "--timeout", "90"])
+    assert args.func is cmd_reboot
     assert (args.name, args.timeout) == ("lab-b", 90.0)
-    assert labctl.parse_args(["reboot", "lab-a"]).timeout == labctl.BOOT_TIMEOUT_S
+    assert parse_args(["reboot", "lab-a"]).timeout == BOOT_TIMEOUT_S
     with pytest.raises(SystemExit):
-        labctl.parse_args(["reboot"])
+        parse_args(["reboot"])
 
 
 def test_reboot_refuses_a_name_that_is_not_a_lab_host() -> None:
-    with pytest.raises(labctl.LabError, match="not a lab host name"):
-        labctl.cmd_reboot(labctl.parse_args(["reboot", "gpu-a"]))
+    with pytest.raises(LabError, match="not a lab host name"):
+        cmd_reboot(parse_args(["reboot", "gpu-a"]))

@@ -4,7 +4,8 @@ that scripts/deploy builds for it (scripts/common.sh), against the working tree'
 * services/asr/tests in .venv-labasr: qwen-asr pins transformers 4.57 (build_lab_asr_models, with the tiny lab
   models the real-engine tests load);
 * services/gateway/tests in .venv-gateway: the gateway's pinned dependencies, LiteLLM among them, from
-  roles/litellm/files/requirements.lock (build_gateway_test_venv)."""
+  roles/litellm/files/requirements.lock (build_gateway_test_venv);
+* services/common/tests in the control node's .venv: litellm-local-common needs the standard library only."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.conftest import ROOT
 
 SUITES = {
     "asr": (".venv-labasr", "services/asr", {"HF_HUB_OFFLINE": "1"}),
+    "common": (".venv", "services/common", {}),
     "gateway": (".venv-gateway", "services/gateway", {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}),
 }
 
@@ -29,7 +31,9 @@ def test_service_suite(name: str) -> None:
         if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
             pytest.fail(f"{venv} is missing: scripts/test builds it")
         pytest.skip(f"{venv} is missing (scripts/test builds it)")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT / service / "src"), **extra_env}
+    # The service's source and litellm-local-common's (services/common), which every service imports.
+    path = os.pathsep.join([str(ROOT / service / "src"), str(ROOT / "services" / "common" / "src")])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path, **extra_env}
     proc = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{service}/tests"],
         cwd=ROOT,

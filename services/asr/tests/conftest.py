@@ -119,7 +119,7 @@ class FakeEngine:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(model="fake", aligner=None, max_upload_mb=1.0, max_audio_seconds=30.0, batch_wait_ms=20)
+    return Settings(model="fake", aligner=None, max_upload_bytes=1_000_000, max_audio_seconds=30.0, batch_wait_ms=20)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Truncated, corrupt, garbage and empty uploads are a 400 (never a 500, never a partial transcript); an upload over
-ASR_MAX_UPLOAD_MB is a 413 in OpenAI's error shape, with a Content-Length or streamed without one (also through the
+ASR_MAX_UPLOAD_BYTES is a 413 in OpenAI's error shape, with a Content-Length or streamed without one (also through the
 real Gunicorn server)."""
 
 from __future__ import annotations
@@ -197,17 +197,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def gunicorn_server(tmp_path_factory):
-    """The production server (gunicorn_conf.py, gthread) on the fake engine, ASR_MAX_UPLOAD_MB=1."""
+    """The production server (gunicorn_conf.py, gthread) on the fake engine, ASR_MAX_UPLOAD_BYTES=1000000."""
     port = _free_port()
     src = HERE.parent / "src"
     env = {
         **os.environ,
         "ASR_HOST": "127.0.0.1",
         "ASR_PORT": str(port),
-        "ASR_MAX_UPLOAD_MB": "1",
+        "ASR_MAX_UPLOAD_BYTES": "1000000",
         "ASR_THREADS": "4",
         "ASR_MAX_AUDIO_SECONDS": "30",
-        "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]),
+        "PYTHONPATH": os.pathsep.join([str(src), str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
     log = tmp_path_factory.mktemp("gunicorn") / "server.log"
     out = log.open("wb")

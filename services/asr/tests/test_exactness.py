@@ -248,7 +248,9 @@ LONG_TEXT = " ".join(f"word{i}" for i in range(200))  # no sentence end at all: 
 
 @pytest.mark.parametrize("aligned", [None, []], ids=["no-aligner", "empty-alignment"])
 def test_an_untimed_long_transcript_is_cut_into_bounded_cues(aligned) -> None:
-    settings = Settings(model="fake", aligner=None, max_upload_mb=1.0, max_audio_seconds=30.0, max_cue_chars=40)
+    settings = Settings(
+        model="fake", aligner=None, max_upload_bytes=1_000_000, max_audio_seconds=30.0, max_cue_chars=40
+    )
     app = _app(settings, ScriptedEngine(LONG_TEXT, aligned=aligned))
     data = encode(tone(20.0, 8000), 8000, "flac")
     with app.test_client() as c:

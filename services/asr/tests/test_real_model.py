@@ -77,3 +77,27 @@ def test_forced_language_and_concurrent_batching(real_app) -> None:
     assert codes == [200] * 4
     metrics = real_app.test_client().get("/metrics").get_data(as_text=True)
     assert "asr_batch_size_count" in metrics
+
+
+def test_long_audio_is_cut_into_pieces_decoded_together(real_app) -> None:
+    """With or without timestamps, 70 s go to qwen-asr as three pieces of at most chunk_seconds + 5 s, in one call."""
+    engine = real_app.extensions["asr"]["engine"]
+    calls: list[list[float]] = []
+    transcribe = engine.model.transcribe
+
+    def spy(**kwargs):
+        calls.append([len(samples) / 16000 for samples, _ in kwargs["audio"]])
+        return transcribe(**kwargs)
+
+    engine.model.transcribe = spy
+    try:
+        with real_app.test_client() as c:
+            for fmt in ("json", "verbose_json"):
+                r = post(c, encode(tone(70.0), 16000), language="en", response_format=fmt)
+                assert r.status_code == 200, r.get_data(as_text=True)
+    finally:
+        del engine.model.transcribe
+    assert len(calls) == 2
+    for pieces in calls:
+        assert len(pieces) == 3 and all(s <= 35.0 for s in pieces) and abs(sum(pieces) - 70.0) < 1e-6
+    check_timeline(r.json["segments"], 70.0, "segments")

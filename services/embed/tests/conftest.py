@@ -127,7 +127,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_settings(tiny_model_dir) -> Settings:
-    return Settings(model=str(tiny_model_dir), device="cpu", dtype="float32", max_wait_ms=2)
+    return Settings(model=str(tiny_model_dir), device="cpu", dtype="float32", batch_wait_ms=2)
 
 
 @pytest.fixture(scope="session")

@@ -198,7 +198,7 @@ def test_invalid_json_and_wrong_bodies(client) -> None:
 @pytest.mark.parametrize(
     ("settings", "body", "fragment"),
     [
-        ({"max_inputs_per_request": 2}, {"input": ["a", "b", "c"]}, "limit of 2; split the request"),
+        ({"max_embedding_inputs": 2}, {"input": ["a", "b", "c"]}, "limit of 2; split the request"),
         ({"max_tokens_per_input": 3}, {"input": ["a", "a b c d"]}, "input[1] has 4 tokens, more than"),
         (
             {"max_images_per_input": 1},
@@ -225,7 +225,7 @@ def test_limits_are_400s(make_client, settings, body, fragment) -> None:
 
 
 def test_request_body_limit_is_413(make_client) -> None:
-    client, _ = make_client(max_request_bytes=1000)
+    client, _ = make_client(max_body_bytes=1000)
     assert_error(client.post("/v1/embeddings", json={"input": "x" * 2000}), 413, "larger than this server's limit")
     assert client.post("/v1/embeddings", json={"input": "x"}).status_code == 200
 
@@ -288,6 +288,28 @@ def test_settings_from_environment(monkeypatch) -> None:
     monkeypatch.setenv("EMBED_ATTENTION", "flash")
     with pytest.raises(ValueError, match="attention"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("field", "name", "former", "value", "newer"),
+    [
+        ("model_revision", "EMBED_MODEL_REVISION", "EMBED_REVISION", "a" * 40, "b" * 40),
+        ("batch_wait_ms", "EMBED_BATCH_WAIT_MS", "EMBED_MAX_WAIT_MS", 7.0, 9.0),
+        ("max_body_bytes", "EMBED_MAX_BODY_BYTES", "EMBED_MAX_REQUEST_BYTES", 1000, 2000),
+        ("max_embedding_inputs", "EMBED_MAX_EMBEDDING_INPUTS", "EMBED_MAX_INPUTS_PER_REQUEST", 3, 4),
+    ],
+)
+def test_renamed_settings_still_read_their_former_names(monkeypatch, field, name, former, value, newer) -> None:
+    """The names shared with the other services (services/common); a deployed env file may still hold the former."""
+    from litellm_local_embed.settings import Settings
+
+    monkeypatch.setenv("EMBED_MODEL", "/srv/m")
+    assert getattr(Settings(), field) != value
+    monkeypatch.setenv(former, str(value))
+    assert getattr(Settings(), field) == value
+    monkeypatch.setenv(name, str(newer))  # both set: the new name wins
+    assert getattr(Settings(), field) == newer
+    assert getattr(Settings(**{field: value}), field) == value  # in code: the field's name
 
 
 def test_metrics_count_requests_and_inputs(client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from litellm_local_embed.logs import JsonFormatter
+from litellm_local_common.logs import JsonFormatter
 
 
 def test_one_access_line_per_request_with_status_and_latency(client, caplog) -> None:

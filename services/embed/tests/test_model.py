@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import unicodedata
 
 import numpy as np
 import pytest
 import torch
 from conftest import png_data_url
-from litellm_local_embed.method import l2_normalize, matryoshka, pool_last, with_punctuation
+from litellm_local_embed.method import l2_normalize, matryoshka, pool_last
 from litellm_local_embed.model import Qwen3VLForEmbedding
 from PIL import Image
 from safetensors.torch import load_file
@@ -46,14 +47,6 @@ def test_wrapper_holds_the_model_under_dot_model(tiny_engine) -> None:
     assert type(tiny_engine.model.model).__name__ == "Qwen3VLModel"
 
 
-def test_punctuation_is_added_only_when_missing() -> None:
-    assert with_punctuation("Represent the query") == "Represent the query."
-    assert with_punctuation("  Find it!  ") == "Find it!"
-    assert with_punctuation("Find 图片。") == "Find 图片。"
-    assert with_punctuation("Ends with a quote'") == "Ends with a quote'"
-    assert with_punctuation("") == ""
-
-
 def test_pool_last_takes_the_last_non_padding_token() -> None:
     hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
@@ -77,7 +70,9 @@ def reference(engine, items: list[dict], default: str = "Represent the user's in
             images.append(image_of(item["image"]))
         if item.get("text"):
             content.append({"type": "text", "text": item["text"]})
-        instruction = with_punctuation(item.get("instruction") or default)
+        instruction = (item.get("instruction") or default).strip()  # the official rule, written out too
+        if not unicodedata.category(instruction[-1]).startswith("P"):
+            instruction += "."
         conversations.append(
             [
                 {"role": "system", "content": [{"type": "text", "text": instruction}]},

@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import png_data_url
 from fastapi.testclient import TestClient
-from litellm_local_embed import app as app_module
+from litellm_local_embed import lifespan as lifespan_module
 from litellm_local_embed.app import create_app
 from litellm_local_embed.engine import EmbedInput, Prepared, _Tensors
 from litellm_local_embed.remote import ForwardProcessGone, ProcessEngine, _from_wire, _to_wire
@@ -56,7 +56,7 @@ def test_the_server_answers_through_the_child(tiny_settings, tiny_client) -> Non
 
 def test_a_dead_child_means_503_and_an_exit(tiny_settings, monkeypatch) -> None:
     stops: list[bool] = []
-    monkeypatch.setattr(app_module, "_request_stop", lambda: stops.append(True))
+    monkeypatch.setattr(lifespan_module, "request_stop", lambda: stops.append(True))
     app = create_app(tiny_settings.model_copy(update={"inference_process": True}))
     with TestClient(app, raise_server_exceptions=False) as client:
         engine = app.state.engine

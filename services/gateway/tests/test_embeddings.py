@@ -24,7 +24,8 @@ if str(GATEWAY_SRC) not in sys.path:
 
 from litellm.llms.custom_llm import CustomLLMError  # noqa: E402
 from litellm.types.utils import EmbeddingResponse  # noqa: E402
-from litellm_local_gateway.embeddings import MultimodalEmbeddings, chat_request  # noqa: E402
+from litellm_local_gateway.embedding_request import ItemRefused, chat_request  # noqa: E402
+from litellm_local_gateway.embeddings import MultimodalEmbeddings  # noqa: E402
 from litellm_local_gateway.settings import GatewaySettings  # noqa: E402
 
 DIM = 1024
@@ -145,13 +146,12 @@ def test_a_failure_cancels_the_rest_of_the_fan_out() -> None:
     "image", ["http://169.254.169.254/", "file:///etc/passwd", "ftp://x/a.png", "http://a@allowed.example/x"]
 )
 def test_image_urls_are_refused_in_chat_request(image: str) -> None:
-    with pytest.raises(CustomLLMError) as exc:
+    with pytest.raises(ItemRefused) as exc:
         chat_request(
             "m", {"image": image}, "i.", {}, allowed_media_domains=frozenset({"allowed.example"}), param="input[2]"
         )
-    assert exc.value.status_code == 400
-    assert "`input[2].image`" in exc.value.message
-    assert "LITELLM_LOCAL_ALLOWED_MEDIA_DOMAINS" in exc.value.message
+    assert "`input[2].image`" in str(exc.value)
+    assert "LITELLM_LOCAL_ALLOWED_MEDIA_DOMAINS" in str(exc.value)
 
 
 def test_data_and_allowed_urls_are_taken() -> None:
@@ -159,6 +159,57 @@ def test_data_and_allowed_urls_are_taken() -> None:
     allowed = frozenset({"allowed.example"})
     body = chat_request("m", {"image": "https://allowed.example/a.png"}, "i.", {}, allowed_media_domains=allowed)
     assert body["messages"][1]["content"][0]["image_url"]["url"] == "https://allowed.example/a.png"
+
+
+def test_the_request_is_the_recipe_in_chat_form() -> None:
+    body = chat_request("m", {"image": DATA_URL, "text": "a photo"}, None, {"dimensions": 8})
+    assert body == {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Represent the user's input."}]},
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": DATA_URL}}, {"type": "text", "text": "a photo"}],
+            },
+        ],
+        "add_generation_prompt": True,
+        "dimensions": 8,
+    }
+    # The instruction: the item's, else the request's, punctuated as the official embedder does (Unicode P*).
+    system = [
+        chat_request("m", item, request, {})["messages"][0]["content"][0]["text"]
+        for item, request in (
+            ({"text": "x", "instruction": "Find it"}, "Ignored"),
+            ("x", "Retrieve passages\u2026"),
+            ("x", "Match~"),
+        )
+    ]
+    assert system == ["Find it.", "Retrieve passages\u2026", "Match~."]
+
+
+@pytest.mark.parametrize(
+    ("item", "instruction", "fragment"),
+    [
+        ("", None, "needs a non-empty `text` or `image`"),
+        ({"text": ""}, None, "needs a non-empty `text` or `image`"),
+        ({"text": "x", "instruction": 5}, None, "must be strings"),
+        ({"text": "x", "colour": "red"}, None, "unknown key(s) ['colour']"),
+        (3.5, None, "got float"),
+        ("x", ["not", "a", "string"], "`instruction` must be a string"),
+    ],
+)
+def test_bad_items_are_refused(item: Any, instruction: Any, fragment: str) -> None:
+    with pytest.raises(ItemRefused) as exc:
+        chat_request("m", item, instruction, {})
+    assert fragment in str(exc.value)
+
+
+def test_the_provider_answers_a_refused_item_with_a_400() -> None:
+    backend = Backend()
+    with pytest.raises(CustomLLMError) as exc:
+        asyncio.run(embed(provider(backend), ["a", {"text": ""}]))
+    assert exc.value.status_code == 400 and "`input[1]` needs a non-empty" in exc.value.message
+    assert backend.requests == 0
 
 
 def test_the_provider_refuses_a_url_image_before_calling_the_backend() -> None:

@@ -358,29 +358,41 @@ def test_client_wants_usage_only_when_it_asked() -> None:
         (
             {"detail": "The model `x` does not exist"},
             404,
-            ("The model `x` does not exist", "invalid_request_error", None),
+            ("The model `x` does not exist", "invalid_request_error", "404"),
         ),
         (
             {"detail": [{"loc": ["body"], "msg": "bad"}]},
             422,
-            ('[{"loc": ["body"], "msg": "bad"}]', "invalid_request_error", None),
+            ('[{"loc": ["body"], "msg": "bad"}]', "invalid_request_error", "422"),
         ),
         ({"error": {"message": "m", "type": "t", "param": "p", "code": 400}}, 400, ("m", "t", "400")),
-        ({"error": {"message": "m", "type": "None", "code": None}}, 400, ("m", "invalid_request_error", None)),
-        ({"error": {"message": {"a": 1}, "type": "server_error"}}, 500, ('{"a": 1}', "server_error", None)),
+        ({"error": {"message": "m", "type": "None", "code": None}}, 400, ("m", "invalid_request_error", "400")),
+        ({"error": {"message": {"a": 1}, "type": "server_error"}}, 500, ('{"a": 1}', "server_error", "500")),
+        ({"error": {"message": "slow down"}}, 429, ("slow down", "rate_limit_exceeded", "429")),
         (
             {"object": "error", "message": "vLLM's", "type": "BadRequestError", "code": 400},
             400,
-            ("vLLM's", "invalid_request_error", None),
+            ("vLLM's", "invalid_request_error", "400"),
         ),
-        ("Internal Server Error", 500, ("Internal Server Error", "server_error", None)),
+        ("Internal Server Error", 500, ("Internal Server Error", "server_error", "500")),
     ],
 )
-def test_errors_in_openai_shape(body: Any, status: int, expected: tuple[str, str, str | None]) -> None:
+def test_errors_in_openai_shape(body: Any, status: int, expected: tuple[str, str, str]) -> None:
     out = rc.error(body, status)
     conforms("ErrorResponse", out)
     assert (out["error"]["message"], out["error"]["type"], out["error"]["code"]) == expected
     assert rc.error(out, status) == out
+
+
+def test_an_unknown_model_is_model_not_found_unless_the_body_says_otherwise() -> None:
+    assert rc.model_not_found({"detail": "The model `x` does not exist"})["error"] == {
+        "message": "The model `x` does not exist",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    kept = rc.model_not_found({"error": {"message": "m", "param": "path", "code": "no_such_route"}})["error"]
+    assert (kept["param"], kept["code"]) == ("path", "no_such_route")
 
 
 # --- LiteLLM's proxy with the callback, in front of a fake backend replaying captured answers -------------------
@@ -625,7 +637,7 @@ def test_the_wrapper_rewrites_a_json_error_in_pieces_with_its_length() -> None:
     )
     assert response.status_code == 404
     assert response.json() == {
-        "error": {"message": "The model `x` is unknown", "type": "invalid_request_error", "param": None, "code": None}
+        "error": {"message": "The model `x` is unknown", "type": "invalid_request_error", "param": None, "code": "404"}
     }
     assert int(response.headers["content-length"]) == len(response.content)
 

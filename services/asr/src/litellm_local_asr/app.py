@@ -1,7 +1,8 @@
 """The Flask app factory: /health, /v1/models, /v1/audio/transcriptions, /metrics.
 
-The model loads once, here, in the process that serves (Gunicorn's single worker); request threads only decode
-audio, queue a job for the batching thread and format its result.
+The engine loads once, here, in the process that serves (Gunicorn's single worker); request threads only decode
+audio, hand a job to the runner (the batching thread for the transformers engine; a thread of their own for the
+vllm engine, whose servers batch) and format its result.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from werkzeug.exceptions import HTTPException
 
 from litellm_local_asr import audio, errors, formats, languages
-from litellm_local_asr.batching import Batcher
+from litellm_local_asr.batching import Batcher, Concurrent
 from litellm_local_asr.engine import Engine, Job
 from litellm_local_asr.errors import APIError
 from litellm_local_asr.settings import Settings, get_settings
@@ -86,25 +87,38 @@ def _granularities() -> list[str]:
 FORM_OVERHEAD_BYTES = 4_000_000
 
 
+def load_engine(settings: Settings) -> Engine:
+    """The engine `settings.engine` names: Qwen3-ASR (and the aligner) in this process, or behind vLLM servers."""
+    if settings.engine == "vllm":
+        from litellm_local_asr.vllm_engine import VLLMEngine
+
+        return VLLMEngine(settings)
+    from litellm_local_asr.engine import QwenEngine
+
+    return QwenEngine(settings)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
-    """Build the app. Without `engine`, load Qwen3-ASR (and the aligner) as `settings` say."""
+    """Build the app. Without `engine`, load the one `settings` name."""
     settings = settings or get_settings()
     if engine is None:
-        from litellm_local_asr.engine import QwenEngine
-
-        engine = QwenEngine(settings)
+        engine = load_engine(settings)
     app = Flask(__name__)
     # The whole request may carry the form's other fields and multipart framing beyond the file's own limit (checked
     # once the form is read): a proxy that forwards a file just over the limit then gets a clean 413, not a
     # connection closed under it.
-    app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1_000_000) + FORM_OVERHEAD_BYTES
-    errors.register(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+    errors.register(app, settings.retry_after_s)
     started = int(time.time())
-    batcher: Batcher | None = None
+    batcher: Batcher | Concurrent | None = None
     metrics = Metrics(lambda: batcher.depth if batcher else 0)
-    batcher = Batcher(
-        engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, settings.max_queue, metrics.on_batch
-    )
+    if getattr(engine, "concurrent", False):
+        # Each request thread's job runs at once; Gunicorn's threads bound how many there are.
+        batcher = Concurrent(engine, settings.threads, settings.max_queue, metrics.on_batch)
+    else:
+        batcher = Batcher(
+            engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, settings.max_queue, metrics.on_batch
+        )
     app.extensions["asr"] = {"settings": settings, "engine": engine, "batcher": batcher, "metrics": metrics}
 
     @app.get("/health")
@@ -174,10 +188,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if fmt == "verbose_json" and not granularities:
             granularities = ["segment"]
         data = upload.read()
-        if len(data) > settings.max_upload_mb * 1_000_000:
+        if len(data) > settings.max_upload_bytes:
             raise APIError(
-                f"The audio file is {len(data) / 1e6:.1f} MB, over this server's limit of {settings.max_upload_mb:g} MB"
-                "; split it or compress it.",
+                f"The audio file is {len(data) / 1e6:.1f} MB, over this server's limit of "
+                f"{settings.max_upload_bytes / 1e6:g} MB; split it or compress it.",
                 status=413,
                 param="file",
                 code="file_too_large",

@@ -1,16 +1,28 @@
-"""The engine interface and its Qwen3-ASR implementation (qwen-asr's Qwen3ASRModel with the forced aligner).
+"""The engine interface and what its two Qwen3-ASR implementations share.
 
-The server needs only `Engine`: tests put a fake engine behind the same interface. One QwenEngine holds one copy of
-the model; it is called from a single batching thread (batching.py), never from request threads.
+The server needs only `Engine`: tests put a fake engine behind the same interface. Both engines run qwen-asr's own
+pipeline, `Qwen3ASRModel.transcribe` (its prompt and language handling, repetition repair, forced alignment and its
+timestamp repair), on pieces of the audio cut here with qwen-asr's own splitter, and merge the pieces back here:
+
+* QwenEngine (this module) holds both models in this process (qwen-asr's transformers backend). One copy of the
+  model serves every request: it is called from the single batching thread (batching.py).
+* VLLMEngine (vllm_engine.py) gives qwen-asr's vLLM backend a remote stand-in for `vllm.LLM` and for the aligner,
+  so recognition and alignment run in two vLLM servers. It is called from request threads, one job at a time
+  (`concurrent = True`): the servers batch the requests of all jobs together.
+
+Long audio is cut into pieces of about `chunk_seconds` (qwen-asr cuts only past 1200 s, or 180 s with timestamps):
+the pieces are decoded together, so a transcript without timestamps is never slower than one with them, and the
+token budget of each piece follows its own length.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,6 +61,133 @@ class Engine(Protocol):
     def tokenize(self, text: str) -> list[int]: ...
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A piece of job `job`'s audio that starts `offset` seconds into it."""
+
+    job: int
+    audio: np.ndarray
+    offset: float
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+def split(jobs: Sequence[Job], chunk_seconds: float) -> list[Piece]:
+    """Each job's audio as pieces cut by qwen-asr's splitter (the quietest 100 ms within 5 s of each multiple of
+    `chunk_seconds`; the pieces add up to the audio exactly, a tail under 0.5 s padded with silence)."""
+    from qwen_asr.inference.utils import split_audio_into_chunks
+
+    return [
+        Piece(i, wav, float(offset))
+        for i, job in enumerate(jobs)
+        for wav, offset in split_audio_into_chunks(job.audio, SAMPLE_RATE, chunk_seconds)
+    ]
+
+
+# Markup the model reads as structure: ChatML and audio tokens (<|...|>) and the transcript separator. A context
+# (the request's `prompt`) goes into the system turn, where it must stay text.
+_MARKUP = re.compile(r"<\|[^|<>]*\|>|<asr_text>|<timestamp>")
+
+
+def clean_context(text: str) -> str:
+    """The context without markup, removed until none is left (so that "<|im_<|x|>end|>" cannot leave "<|im_end|>")."""
+    while True:
+        cleaned = _MARKUP.sub("", text)
+        if cleaned == text:
+            return cleaned
+        text = cleaned
+
+
+def _spaceless(ch: str) -> bool:
+    """Characters of scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar) and CJK
+    punctuation: two pieces that meet on such characters are joined without a space."""
+    code = ord(ch)
+    return (
+        0x3000 <= code <= 0x30FF  # CJK symbols and punctuation, hiragana, katakana
+        or 0x3400 <= code <= 0x4DBF
+        or 0x4E00 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF  # full-width forms
+        or 0x20000 <= code <= 0x3FFFF
+        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
+        or 0x1000 <= code <= 0x109F  # Myanmar
+        or 0x1780 <= code <= 0x17FF  # Khmer
+    )
+
+
+def join_texts(texts: Sequence[str]) -> str:
+    """The pieces' transcripts as one: a space between pieces, except where both sides are of a spaceless script
+    (qwen-asr concatenates its chunks, which glues the last word of one to the first of the next)."""
+    out = ""
+    for text in (t.strip() for t in texts):
+        if not text:
+            continue
+        if out and not (_spaceless(out[-1]) and _spaceless(text[0])):
+            out += " "
+        out += text
+    return out
+
+
+class ChunkedEngine:
+    """Cut the jobs into pieces, have qwen-asr's `transcribe` run them all in one call, merge them per job."""
+
+    settings: Settings
+    model: Any  # qwen_asr.Qwen3ASRModel
+    concurrent = False
+
+    def new_tokens_for(self, seconds: float) -> int:
+        """Enough tokens for `seconds` of audio (qwen-asr's default of 512 silently truncates), never over the cap."""
+        s = self.settings
+        return max(1, min(s.max_new_tokens, s.min_new_tokens_budget + math.ceil(seconds * s.new_tokens_per_second)))
+
+    def transcribe(self, jobs: Sequence[Job]) -> list[Result]:
+        results: list[Result | None] = [None] * len(jobs)
+        for want_times in (False, True):
+            idx = [i for i, j in enumerate(jobs) if j.timestamps == want_times]
+            if not idx:
+                continue
+            times = want_times and self.model.forced_aligner is not None
+            group = [jobs[i] for i in idx]
+            pieces = split(group, self.settings.chunk_seconds)
+            outs = self._transcribe_pieces(pieces, group, times)
+            parts: list[list[tuple[Piece, Any]]] = [[] for _ in group]
+            for piece, out in zip(pieces, outs, strict=True):
+                parts[piece.job].append((piece, out))
+            for k, i in enumerate(idx):
+                results[i] = self._result(parts[k], jobs[i], times)
+        return [r for r in results if r is not None]
+
+    def _transcribe_pieces(self, pieces: Sequence[Piece], jobs: Sequence[Job], times: bool) -> list[Any]:
+        return self.model.transcribe(
+            audio=[(p.audio, SAMPLE_RATE) for p in pieces],
+            context=[clean_context(jobs[p.job].context) for p in pieces],
+            language=[jobs[p.job].language for p in pieces],
+            return_time_stamps=times,
+        )
+
+    def _result(self, parts: Sequence[tuple[Piece, Any]], job: Job, times: bool) -> Result:
+        from qwen_asr.inference.utils import merge_languages
+
+        text = join_texts([out.text or "" for _, out in parts])
+        language = merge_languages([out.language for _, out in parts]) or (job.language or "")
+        aligned = None
+        if times:
+            first = language.split(",")[0]
+            if first and first not in ALIGNER_LANGUAGES:
+                log.info("no word timestamps for %s: the aligner does not cover it", first)
+            else:
+                # Each piece's times are offset into the job's audio as qwen-asr offsets its own chunks.
+                aligned = [
+                    Aligned(it.text, round(float(it.start_time) + p.offset, 3), round(float(it.end_time) + p.offset, 3))
+                    for p, out in parts
+                    if out.time_stamps is not None
+                    for it in out.time_stamps
+                ]
+        return Result(language=language, text=text, aligned=aligned)
+
+
 def _dtype(settings: Settings, cuda: bool):
     import torch
 
@@ -57,7 +196,7 @@ def _dtype(settings: Settings, cuda: bool):
     return getattr(torch, settings.dtype)
 
 
-class QwenEngine:
+class QwenEngine(ChunkedEngine):
     """Qwen3-ASR (+ Qwen3-ForcedAligner) through qwen-asr's transformers backend, one copy per process."""
 
     def __init__(self, settings: Settings) -> None:
@@ -93,41 +232,7 @@ class QwenEngine:
     def tokenize(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def new_tokens_for(self, seconds: float) -> int:
-        """Enough tokens for the longest chunk of the batch (qwen-asr's default of 512 silently truncates)."""
-        s = self.settings
-        return max(1, min(s.max_new_tokens, s.min_new_tokens_budget + math.ceil(seconds * s.new_tokens_per_second)))
-
-    def transcribe(self, jobs: Sequence[Job]) -> list[Result]:
-        results: list[Result | None] = [None] * len(jobs)
-        for want_times in (False, True):
-            idx = [i for i, j in enumerate(jobs) if j.timestamps == want_times]
-            if not idx:
-                continue
-            times = want_times and self.model.forced_aligner is not None
-            # qwen-asr cuts audio near 1200 s (180 s with timestamps): the longest piece sets the token budget.
-            piece = 180.0 if times else 1200.0
-            self.model.max_new_tokens = self.new_tokens_for(min(piece, max(jobs[i].seconds for i in idx)))
-            outs = self.model.transcribe(
-                audio=[(jobs[i].audio, SAMPLE_RATE) for i in idx],
-                context=[jobs[i].context for i in idx],
-                language=[jobs[i].language for i in idx],
-                return_time_stamps=times,
-            )
-            for i, out in zip(idx, outs, strict=True):
-                results[i] = self._result(out, jobs[i], times)
-        return [r for r in results if r is not None]
-
-    def _result(self, out, job: Job, times: bool) -> Result:
-        text = (out.text or "").strip()
-        language = out.language or (job.language or "")
-        aligned = None
-        if times:
-            first = language.split(",")[0]
-            if first and first not in ALIGNER_LANGUAGES:
-                log.info("no word timestamps for %s: the aligner does not cover it", first)
-            elif out.time_stamps is not None:
-                aligned = [Aligned(it.text, float(it.start_time), float(it.end_time)) for it in out.time_stamps]
-            else:
-                aligned = []
-        return Result(language=language, text=text, aligned=aligned)
+    def _transcribe_pieces(self, pieces: Sequence[Piece], jobs: Sequence[Job], times: bool) -> list[Any]:
+        # One generate() budget for all the pieces: the longest piece's.
+        self.model.max_new_tokens = self.new_tokens_for(max(p.seconds for p in pieces))
+        return super()._transcribe_pieces(pieces, jobs, times)

@@ -3,6 +3,8 @@
 Run: gunicorn -c python:litellm_local_asr.gunicorn_conf 'litellm_local_asr.app:create_app()'
 """
 
+from litellm_local_common.logs import formatter_config
+
 from litellm_local_asr.settings import get_settings
 
 _settings = get_settings()
@@ -19,20 +21,16 @@ graceful_timeout = 60
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
-loglevel = "info"
+loglevel = _settings.log_level
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "root": {"level": "INFO", "handlers": ["console"]},
+    "root": {"level": _settings.log_level.upper(), "handlers": ["console"]},
     "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": ["console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"}},
-    "formatters": {
-        "plain": {"format": "%(levelname)s %(name)s: %(message)s"}
-        if _settings.log_format == "text"
-        else {"()": "litellm_local_asr.logs.JsonFormatter"},
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console", "stream": "ext://sys.stdout"}},
+    "formatters": {"console": formatter_config(_settings.log_format)},
 }

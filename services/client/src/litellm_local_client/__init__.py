@@ -3,11 +3,12 @@
 from litellm_local_client import Client
 client = Client()                       # OPENAI_BASE_URL, OPENAI_API_KEY
 print(client.chat("Hello").text)
+print(client.rerank("GPU memory", ["about cats", "VRAM sizes"]).indices)
 """
 
 from __future__ import annotations
 
-from .client import OCR_PROMPTS, Aliases, ChatStream, Client, EmbedInput, Timeouts
+from .client import OCR_PROMPTS, Aliases, ChatStream, Client, EmbedInput, RerankImage, Timeouts
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -27,6 +28,8 @@ from .results import (
     ModelInfo,
     OcrPage,
     OcrResult,
+    RankedDocument,
+    RerankResult,
     Segment,
     Transcript,
     Usage,
@@ -54,8 +57,11 @@ __all__ = [
     "ModelNotFoundError",
     "OcrPage",
     "OcrResult",
+    "RankedDocument",
     "RateLimitError",
     "RequestTimeoutError",
+    "RerankImage",
+    "RerankResult",
     "Segment",
     "ServerError",
     "Timeouts",

@@ -1,4 +1,4 @@
-"""The `litellm-local` command: chat, ocr, embed, transcribe, models and health against the gateway."""
+"""The `litellm-local` command: chat, ocr, embed, transcribe, rerank, models and health against the gateway."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 import httpx2
 
 from . import __version__, errors
-from .client import OCR_PROMPTS, TRANSCRIPT_FORMATS, Client, EmbedInput, Timeouts
+from .client import OCR_PROMPTS, TRANSCRIPT_FORMATS, Aliases, Client, EmbedInput, RerankImage, Timeouts
 from .progress import Progress
 from .results import Granularity, OcrTask, Transcript, TranscriptFormat
 
@@ -27,7 +27,7 @@ Exit codes:
   6  connection: the gateway cannot be reached or did not answer in time
 """
 
-MAIN_HELP = f"""Use the litellm_local gateway from the shell: chat, OCR, embeddings, transcription.
+MAIN_HELP = f"""Use the litellm_local gateway from the shell: chat, OCR, embeddings, transcription, reranking.
 
 The gateway's address and key come from --base-url/--api-key or OPENAI_BASE_URL/OPENAI_API_KEY.
 Failed requests are retried (connection errors, 429, 5xx) with backoff; see --max-retries.
@@ -40,10 +40,14 @@ Examples:
   litellm-local ocr scan.pdf --task table -o tables.md
   litellm-local embed "first text" "second text" --dimensions 256 --json
   litellm-local transcribe talk.mp3 -o talk.srt
+  litellm-local rerank "GPU memory" "about cats" "VRAM sizes of GPUs" --top-n 1
 
 {EXIT_CODES}"""
 
 SUFFIX_FORMATS: dict[str, TranscriptFormat] = {".srt": "srt", ".vtt": "vtt", ".txt": "text", ".json": "json"}
+# Defaults of --model and --timeout: the SDK's own (each capability module's DEFAULT_ALIAS; core.Timeouts).
+ALIASES = Aliases()
+TIMEOUTS = Timeouts()
 
 
 @dataclass
@@ -166,8 +170,9 @@ def _read_source(source: str) -> str | bytes:
     "--timeout",
     type=click.FloatRange(min=1),
     metavar="SECONDS",
-    help="Read timeout for every request [default: per capability: chat 300, ocr 300 a page, "
-    "embed 120, transcribe 1800].",
+    help=f"Read timeout for every request [default: per capability: chat {TIMEOUTS.chat:g}, "
+    f"ocr {TIMEOUTS.ocr:g} a page, embed {TIMEOUTS.embed:g}, transcribe {TIMEOUTS.transcribe:g}, "
+    f"rerank {TIMEOUTS.rerank:g}].",
 )
 @click.option(
     "--max-retries",
@@ -224,7 +229,7 @@ Examples:
     help="An image for the model (repeatable): a file, an http(s) URL or a data URL.",
 )
 @click.option("-s", "--system", help="A system message.")
-@click.option("-m", "--model", default="completions", show_default=True, help="The gateway alias.")
+@click.option("-m", "--model", default=ALIASES.chat, show_default=True, help="The gateway alias.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate.")
 @click.option("--temperature", type=click.FloatRange(min=0), help="Sampling temperature.")
 @click.option("--no-stream", is_flag=True, help="Wait for the whole answer instead of streaming it.")
@@ -299,7 +304,7 @@ Examples:
     show_default=True,
     help="PDF rendering scale (x 72 dpi).",
 )
-@click.option("-m", "--model", default="ocr", show_default=True, help="The gateway alias.")
+@click.option("-m", "--model", default=ALIASES.ocr, show_default=True, help="The gateway alias.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate per page.")
 @click.option(
     "-o",
@@ -384,7 +389,7 @@ Examples:
     type=click.Choice(["float", "base64"]),
     help="Wire format (vectors print as floats either way) [default: float].",
 )
-@click.option("-m", "--model", default="embedding", show_default=True, help="The gateway alias.")
+@click.option("-m", "--model", default=ALIASES.embedding, show_default=True, help="The gateway alias.")
 @click.option(
     "-o",
     "--output",
@@ -487,7 +492,7 @@ Examples:
     help="Long files: split audio longer than SECONDS at pauses, transcribe the pieces in turn and merge them "
     "(WAV, or any format with PyAV installed). E.g. --chunk 600.",
 )
-@click.option("-m", "--model", default="asr", show_default=True, help="The gateway alias.")
+@click.option("-m", "--model", default=ALIASES.asr, show_default=True, help="The gateway alias.")
 @click.option(
     "-o",
     "--output",
@@ -562,6 +567,83 @@ def _human(t: Transcript, timestamps: tuple[str, ...]) -> str:
     if "word" in timestamps and t.words:
         return "\n".join(f"[{w.start:8.2f} -> {w.end:8.2f}] {w.word}" for w in t.words)
     return t.text
+
+
+# -- rerank -----------------------------------------------------------------------------------------------------------
+
+
+@cli.command(
+    epilog="""\b
+Documents are numbered in this order: DOCs, then --image; with neither, each line of standard input is a document.
+Prints one line per document, most relevant first: #index, score, the document.
+Examples:
+  litellm-local rerank "capital of France" "Paris is the capital of France." "Berlin is in Germany."
+  litellm-local rerank "a cat on a sofa" --image cat.jpg --image dog.png --top-n 1
+  grep -h . notes/*.txt | litellm-local rerank "GPU memory" --top-n 5 --json
+  litellm-local rerank --instruction "Find hardware facts" "GPU memory" "about cats" "VRAM sizes" -n 1"""
+)
+@click.argument("query")
+@click.argument("documents", nargs=-1, metavar="[DOC]...")
+@click.option(
+    "-i",
+    "--image",
+    "images",
+    multiple=True,
+    metavar="PATH|URL",
+    help="An image document (repeatable): a file, an http(s) URL or a data URL.",
+)
+@click.option("-n", "--top-n", type=click.IntRange(min=1), metavar="N", help="Keep the N most relevant [default: all].")
+@click.option("--instruction", help="The task instruction, for rerankers that take one.")
+@click.option("-m", "--model", default=ALIASES.rerank, show_default=True, help="The gateway alias.")
+@_json_option
+@click.pass_context
+def rerank(
+    ctx: click.Context,
+    query: str,
+    documents: tuple[str, ...],
+    images: tuple[str, ...],
+    top_n: int | None,
+    instruction: str | None,
+    model: str,
+    as_json: bool,
+) -> None:
+    """Order documents (texts and images) by their relevance to QUERY."""
+    if not query.strip():
+        _usage_error("the query is empty")
+    texts = list(documents)
+    if not texts and not images:
+        texts = [line for line in _stdin_text("documents").splitlines() if line.strip()]
+        if not texts:
+            _usage_error("nothing to rerank: standard input has no text lines")
+    items: list[str | RerankImage] = [*texts, *(RerankImage(image) for image in images)]
+    result = _state(ctx).client().rerank(query, items, top_n=top_n, model=model, instruction=instruction)
+    shown = [*texts, *images]  # what each index stands for: the text, or the image as given
+    if as_json:
+        _dump(
+            {
+                "model": result.model,
+                "id": result.id,
+                "usage": result.usage.to_dict() if result.usage else None,
+                "results": [
+                    {
+                        "index": r.index,
+                        "relevance_score": r.relevance_score,
+                        "document": shown[r.index] if r.index < len(texts) else None,
+                        "image": shown[r.index] if r.index >= len(texts) else None,
+                    }
+                    for r in result
+                ],
+            }
+        )
+        return
+    for r in result:
+        label = _one_line(shown[r.index]) if r.index < len(texts) else f"[image] {_one_line(shown[r.index])}"
+        click.echo(f"#{r.index}  {r.relevance_score:.4f}  {label}")
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
 # -- models, health ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -131,3 +132,40 @@ class Health(_Dict):
     @property
     def ok(self) -> bool:
         return self.live and self.ready
+
+
+@dataclass(frozen=True)
+class RankedDocument(_Dict):
+    """One document's place in a ranking: `index` is its position in the documents sent, `relevance_score` the
+    model's score (higher is more relevant), `document` the text the gateway sent back for it (with
+    return_documents; None for an image document or when not asked for)."""
+
+    index: int
+    relevance_score: float
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class RerankResult(_Dict):
+    """The documents ordered by relevance to the query, most relevant first (the best `top_n` when given).
+    `meta` is the gateway's `meta` object as sent (billed units, tokens)."""
+
+    model: str
+    results: list[RankedDocument]
+    id: str | None = None
+    usage: Usage | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def indices(self) -> list[int]:
+        """The documents' positions, most relevant first."""
+        return [r.index for r in self.results]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, rank: int) -> RankedDocument:
+        return self.results[rank]
+
+    def __iter__(self) -> Iterator[RankedDocument]:
+        return iter(self.results)

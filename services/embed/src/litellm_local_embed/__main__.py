@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import uvicorn
+from litellm_local_common.logs import configure
 
 from .app import create_app
-from .logs import configure
 from .settings import get_settings
 
 

@@ -93,7 +93,7 @@ class QwenVLEmbeddingEngine:
         self.device = resolve_device(settings.device)
         self.dtype = getattr(torch, settings.dtype)
         started = time.monotonic()
-        kwargs = {"revision": settings.revision} if settings.revision else {}
+        kwargs = {"revision": settings.model_revision} if settings.model_revision else {}
         self.processor = AutoProcessor.from_pretrained(settings.model, **kwargs)
         self.processor.tokenizer.padding_side = "right"
         self.model: Qwen3VLForEmbedding | None = None

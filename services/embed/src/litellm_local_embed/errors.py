@@ -1,4 +1,5 @@
-"""OpenAI-style errors: every failure answers {"error": {"message", "type", "param", "code"}}, never a bare 500."""
+"""FastAPI's side of OpenAI's error shape: every failure answers the body of litellm_local_common.errors (type and
+code from the status, Retry-After on an overload), never a bare 500."""
 
 from __future__ import annotations
 
@@ -8,19 +9,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from litellm_local_common.errors import error_body, retry_after
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
-
-_TYPES = {
-    400: "invalid_request_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    503: "service_unavailable",
-}
 
 
 class APIError(Exception):
@@ -54,14 +46,8 @@ class Overloaded(APIError):
         self.retry_after_s = retry_after_s
 
 
-def error_body(status: int, message: str, param: str | None = None) -> dict:
-    return {
-        "error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": str(status)}
-    }
-
-
 def error_response(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
+    return JSONResponse(error_body(message, status, param=param), status_code=status, headers=headers)
 
 
 def _loc(loc: tuple) -> str:
@@ -122,7 +108,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+        headers = retry_after(exc.status, exc.retry_after_s) if isinstance(exc, Overloaded) else None
         return error_response(exc.status, exc.message, exc.param, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -1,36 +1,38 @@
 """The Qwen3-VL-Embedding method, as the official embedder does it, in small pure functions.
 
-An input becomes a conversation: a system turn holding the instruction (punctuation added when missing) and a user
-turn holding the image(s) before the text. The chat template is applied with add_generation_prompt=True, the batch is
-right-padded, and the embedding is the last layer's hidden state at the last non-padding token, L2-normalised.
-Matryoshka: keep the leading dimensions, then normalise again.
+An input becomes the recipe's conversation (litellm_local_common.embedding_recipe, shared with the gateway), here
+with `{"type": "image"}` placeholders that the processor fills with the decoded images in order. The chat template is
+applied with add_generation_prompt=True, the batch is right-padded, and the embedding is the last layer's hidden
+state at the last non-padding token, L2-normalised. Matryoshka: keep the leading dimensions, then normalise again.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from typing import Any
 
 import numpy as np
 import torch
+from litellm_local_common.embedding_recipe import DEFAULT_INSTRUCTION
+from litellm_local_common.embedding_recipe import conversation as recipe_conversation
+
+IMAGE_PLACEHOLDER = {"type": "image"}
 
 
-def with_punctuation(instruction: str) -> str:
-    """Strip the instruction and end it with a full stop unless it already ends with punctuation."""
-    instruction = instruction.strip()
-    if instruction and not unicodedata.category(instruction[-1]).startswith("P"):
-        instruction += "."
-    return instruction
-
-
-def conversation(text: str | None, n_images: int, instruction: str, default_instruction: str) -> list[dict]:
-    """The official conversation of one input: system instruction, then images before the text."""
-    content: list[dict] = [{"type": "image"} for _ in range(n_images)]
-    if text:
-        content.append({"type": "text", "text": text})
-    return [
-        {"role": "system", "content": [{"type": "text", "text": with_punctuation(instruction) or default_instruction}]},
-        {"role": "user", "content": content},
-    ]
+def conversation(
+    text: str | None,
+    n_images: int,
+    instruction: str | None = None,
+    request_instruction: str | None = None,
+    default_instruction: str = DEFAULT_INSTRUCTION,
+) -> list[dict[str, Any]]:
+    """The recipe's conversation of one input with `n_images` image placeholders (before the text)."""
+    return recipe_conversation(
+        text,
+        [IMAGE_PLACEHOLDER] * n_images,
+        instruction=instruction,
+        request_instruction=request_instruction,
+        default_instruction=default_instruction,
+    )
 
 
 def pool_last(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,10 @@
-"""Settings, read from the environment (prefix EMBED_) by a cached get_settings(); nothing happens at import time."""
+"""Settings, read from the environment (prefix EMBED_) by a cached get_settings(); nothing happens at import time.
+
+Names shared with the other services mean the same there (services/asr, services/gateway): host, port, log_level,
+log_format, model_revision, max_batch_size, batch_wait_ms, max_queue, retry_after_s, max_body_bytes,
+max_embedding_inputs. A renamed setting keeps its former environment name as an alias (validation_alias: the new
+name first, which wins when both are set); in code it is set by its field name (populate_by_name).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,25 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from litellm_local_common.embedding_recipe import DEFAULT_INSTRUCTION
+from litellm_local_common.logs import LogFormat, LogLevel
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_INSTRUCTION = "Represent the user's input."
 # An entry of remote_image_hosts: a host name or IPv4 address, or `*.` and a domain (IPv6 addresses apart).
 _HOST_ENTRY = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EMBED_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EMBED_", extra="ignore", populate_by_name=True)
 
     # What to serve.
     model: str = Field(description="Hub id (with revision) or local directory of a Qwen3-VL-Embedding checkpoint.")
-    revision: str | None = Field(None, description="Hub revision (a 40-hex commit) when model is a hub id.")
+    model_revision: str | None = Field(
+        None,
+        description="Hub revision (a 40-hex commit) when model is a hub id.",
+        validation_alias=AliasChoices("EMBED_MODEL_REVISION", "EMBED_REVISION"),
+    )
     served_model_name: str = Field("embedding", description="Model name in requests and /v1/models.")
 
     # Where and how to run it.
@@ -45,12 +56,19 @@ class Settings(BaseSettings):
     image_max_pixels: int | None = Field(None, ge=1, description="Resize cap of images (default: the processor's).")
 
     # Limits: each breach is a 400 with a message.
-    max_inputs_per_request: int = Field(256, ge=1)
+    max_embedding_inputs: int = Field(
+        256, ge=1, validation_alias=AliasChoices("EMBED_MAX_EMBEDDING_INPUTS", "EMBED_MAX_INPUTS_PER_REQUEST")
+    )
     max_tokens_per_input: int = Field(8192, ge=1)
     max_images_per_input: int = Field(4, ge=0)
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest decoded image (width x height).")
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest encoded image.")
-    max_request_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest request body (413 above).")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="Largest request body (413 above).",
+        validation_alias=AliasChoices("EMBED_MAX_BODY_BYTES", "EMBED_MAX_REQUEST_BYTES"),
+    )
 
     # Remote images (images.py): off unless hosts are listed; every image must then be a data URL. Entries (commas or
     # spaces between them) are host names or IP addresses, matched exactly and case-insensitively, or
@@ -63,16 +81,21 @@ class Settings(BaseSettings):
     # Batching across requests.
     max_batch_size: int = Field(32, ge=1, description="Inputs per forward pass.")
     max_batch_tokens: int = Field(16384, ge=1, description="Padded tokens per forward pass.")
-    max_wait_ms: float = Field(5.0, ge=0, description="How long the first input waits for company.")
+    batch_wait_ms: float = Field(
+        5.0,
+        ge=0,
+        description="How long the first input waits for company.",
+        validation_alias=AliasChoices("EMBED_BATCH_WAIT_MS", "EMBED_MAX_WAIT_MS"),
+    )
     max_queue: int = Field(1024, ge=1, description="Inputs waiting at most; more get 503 with Retry-After.")
     retry_after_s: int = Field(1, ge=1)
     preprocess_threads: int = Field(
         0, ge=0, description="Threads that decode and process images and long texts (0: the CPU count, 4 to 16)."
     )
 
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: LogLevel = "info"
     # text, or one JSON object per line (journald keeps either; JSON suits log shippers).
-    log_format: Literal["text", "json"] = "text"
+    log_format: LogFormat = "text"
 
     @field_validator("remote_image_hosts", mode="before")
     @classmethod

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,12 +35,11 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from .errors import Refusal, refusal_body
 from .models import TRANSCRIPTION, check_model, live_catalog
+from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 PATHS = ("/v1/audio/transcriptions", "/audio/transcriptions")
-MAX_UPLOAD_BYTES = "LITELLM_LOCAL_MAX_UPLOAD_BYTES"
-DEFAULT_MAX_UPLOAD_BYTES = 25_000_000
 PLAIN_FORMATS = ("text", "srt", "vtt")
 # Headers of LiteLLM's response object that must not be copied onto a rewritten body.
 _BODY_HEADERS = {"content-length", "content-type"}
@@ -62,12 +60,9 @@ def openai_body(result: Any, response_format: str) -> tuple[str, Any]:
 
 
 def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
-    """The ASR servers' upload limit (LITELLM_LOCAL_MAX_UPLOAD_BYTES, set by roles/litellm from asr_max_upload_mb)."""
-    env = os.environ if environ is None else environ
-    try:
-        return max(int(env.get(MAX_UPLOAD_BYTES, "") or DEFAULT_MAX_UPLOAD_BYTES), 1)
-    except ValueError:
-        raise ValueError(f"{MAX_UPLOAD_BYTES}={env.get(MAX_UPLOAD_BYTES)!r} is not an integer") from None
+    """The ASR servers' upload limit (GatewaySettings.max_upload_bytes, LITELLM_LOCAL_MAX_UPLOAD_BYTES), read from
+    `environ` (default: the process environment) at each request."""
+    return GatewaySettings.from_env(environ).max_upload_bytes
 
 
 def _too_large(upload: Any) -> Refusal | None:

@@ -4,10 +4,10 @@ Clients send OpenAI's `POST /v1/embeddings`. `input` is a string or a list whose
 `{"text"?, "image"?, "instruction"?}` (an image as a data URL), with an optional top-level `instruction`; token-id
 inputs are passed through as they are. LiteLLM forwards such a list unchanged, but vLLM's `input` field refuses
 objects and skips the chat template, so this provider sends every item to the backend in vLLM's chat form — the
-Qwen3-VL-Embedding recipe (system instruction, user turn with the image then the text, `add_generation_prompt`)
-— at most LITELLM_LOCAL_EMBED_CONCURRENCY at once, and assembles one OpenAI response in input order. Both backends
-(vLLM `--runner pooling` and our Pascal server) accept that chat form, so the alias can point at either, or both as
-replicas.
+Qwen3-VL-Embedding recipe (system instruction, user turn with the image then the text, `add_generation_prompt`;
+embedding_request.py, the recipe shared with our server) — at most LITELLM_LOCAL_EMBED_CONCURRENCY at once, and
+assembles one OpenAI response in input order. Both backends (vLLM `--runner pooling` and our Pascal server) accept
+that chat form, so the alias can point at either, or both as replicas.
 
 The gateway's guard checks the input count and image URLs before LiteLLM runs; this provider checks them again
 (LITELLM_LOCAL_MAX_EMBEDDING_INPUTS, and an image must be a data: URL or an http(s) URL of a host in
@@ -17,7 +17,6 @@ LITELLM_LOCAL_ALLOWED_MEDIA_DOMAINS), since LiteLLM may reach it from other rout
 from __future__ import annotations
 
 import asyncio
-import string
 from typing import Any
 
 import httpx
@@ -25,12 +24,11 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import EmbeddingResponse, Usage
 
-from .media import media_url_problem, refusal_message
+from .embedding_request import ItemRefused, chat_request
 from .policy import count_embedding_inputs
 from .settings import MAX_EMBEDDING_INPUTS, GatewaySettings
 
 PROVIDER = "litellm-local-embed"
-DEFAULT_INSTRUCTION = "Represent the user's input."
 PASSED_PARAMS = ("dimensions", "encoding_format", "user")
 # Items handled between two yields to the event loop while requests are built and results assembled.
 YIELD_EVERY = 32
@@ -42,72 +40,8 @@ if PROVIDER not in litellm.openai_compatible_providers:
     litellm.openai_compatible_providers.append(PROVIDER)
 
 
-def _instruction(text: str | None, default: str) -> str:
-    """The official embedder's rule: a non-empty instruction, ending with punctuation."""
-    text = (text or default).strip() or default
-    return text if text[-1] in string.punctuation + "\u3002\uff01\uff1f" else text + "."
-
-
 def _is_token_ids(item: Any) -> bool:
     return isinstance(item, int) or (isinstance(item, list) and all(isinstance(t, int) for t in item))
-
-
-def chat_request(
-    model: str,
-    item: Any,
-    instruction: str,
-    params: dict[str, Any],
-    *,
-    allowed_media_domains: frozenset[str] = frozenset(),
-    param: str = "input",
-) -> dict[str, Any]:
-    """vLLM's chat-form embedding request for one input item (a string or a {text, image, instruction} object);
-    `param` names the item in error messages (`input[3]`)."""
-    if isinstance(item, str):
-        item = {"text": item}
-    if not isinstance(item, dict):
-        raise CustomLLMError(
-            status_code=400,
-            message=(
-                "each `input` item must be a string, a list of token ids, or an object with `text` and/or `image` "
-                f"(and optionally `instruction`); got {type(item).__name__}"
-            ),
-        )
-    unknown = set(item) - {"text", "image", "instruction"}
-    if unknown:
-        raise CustomLLMError(
-            status_code=400,
-            message=(
-                f"unknown key(s) {sorted(unknown)} in an `input` object; "
-                "use `text`, `image` (a data URL) and `instruction`"
-            ),
-        )
-    text, image = item.get("text"), item.get("image")
-    if text is None and image is None:
-        raise CustomLLMError(status_code=400, message="an `input` object needs `text`, `image` or both")
-    if (text is not None and not isinstance(text, str)) or (image is not None and not isinstance(image, str)):
-        raise CustomLLMError(status_code=400, message="`text` and `image` must be strings (`image`: a data URL)")
-    if image is not None:
-        problem = media_url_problem(image, allowed_media_domains)
-        if problem:
-            raise CustomLLMError(
-                status_code=400, message=refusal_message(f"{param}.image", problem, allowed_media_domains)
-            )
-    content: list[dict[str, Any]] = []
-    if image is not None:
-        content.append({"type": "image_url", "image_url": {"url": image}})
-    if text is not None:
-        content.append({"type": "text", "text": text})
-    system = _instruction(item.get("instruction"), instruction)
-    return {
-        "model": model,
-        "messages": [
-            {"role": "system", "content": [{"type": "text", "text": system}]},
-            {"role": "user", "content": content},
-        ],
-        "add_generation_prompt": True,
-        **params,
-    }
 
 
 def _backend_error(response: httpx.Response) -> CustomLLMError:
@@ -189,7 +123,7 @@ class MultimodalEmbeddings(CustomLLM):
         url = api_base.rstrip("/") + "/embeddings"
         params = {k: optional_params[k] for k in PASSED_PARAMS if optional_params.get(k) is not None}
         extra = optional_params.get("extra_body") or {}
-        instruction = optional_params.get("instruction") or extra.get("instruction") or DEFAULT_INSTRUCTION
+        instruction = optional_params.get("instruction") or extra.get("instruction") or None
         items = input if isinstance(input, list) else [input]
         if not items:
             raise CustomLLMError(status_code=400, message="`input` is empty: give at least one text or image")
@@ -211,8 +145,8 @@ class MultimodalEmbeddings(CustomLLM):
         else:
             bodies = []
             for n, item in enumerate(items):
-                bodies.append(
-                    chat_request(
+                try:
+                    body = chat_request(
                         model,
                         item,
                         instruction,
@@ -220,7 +154,9 @@ class MultimodalEmbeddings(CustomLLM):
                         allowed_media_domains=settings.allowed_media_domains,
                         param=f"input[{n}]" if isinstance(input, list) else "input",
                     )
-                )
+                except ItemRefused as exc:
+                    raise CustomLLMError(status_code=400, message=str(exc)) from exc
+                bodies.append(body)
                 await _yield_now_and_then(n)
         results = await self._post_all(url, bodies, timeout, settings.embed_concurrency)
         data: list[dict[str, Any]] = []

@@ -1,10 +1,13 @@
-"""OpenAI's error shape, as the gateway's own refusals and its rewrite of FastAPI's 422 answers give it."""
+"""OpenAI's error shape (litellm_local_common.errors), as the gateway's own refusals and its rewrite of FastAPI's 422
+answers give it: the body as the bytes of an ASGI answer."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from litellm_local_common.errors import error_body
 
 
 @dataclass(frozen=True)
@@ -18,14 +21,12 @@ class Refusal:
     code: str | None = None
 
 
-def error_body(message: str, param: str | None = None, code: int | str = 400) -> bytes:
-    return json.dumps(
-        {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": str(code)}}
-    ).encode()
+def error_json(message: str, status: int = 400, param: str | None = None, code: str | None = None) -> bytes:
+    return json.dumps(error_body(message, status, param=param, code=code)).encode()
 
 
 def refusal_body(refusal: Refusal) -> bytes:
-    return error_body(refusal.message, refusal.param, refusal.code or refusal.status)
+    return error_json(refusal.message, refusal.status, refusal.param, refusal.code)
 
 
 def openai_error_from_validation(detail: Any) -> tuple[str, str | None]:

@@ -22,25 +22,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .asgi import ASGIApp, Message, Receive, Scope, Send, hold_answer
 from .contract import check_request as check_contract
 from .contract import contract_route
-from .errors import Refusal, error_body, openai_error_from_validation, refusal_body
+from .errors import Refusal, error_json, openai_error_from_validation, refusal_body
 from .jsonbody import BodyError, parse_object
 from .models import Catalog, check_model
 from .policy import check_request as check_policy
 from .policy import route_kind
+from .rerank import RERANK_SUFFIX, check_rerank, rewrite_answer
 from .settings import MAX_BODY_BYTES, GatewaySettings
 
 log = logging.getLogger(__name__)
+# The scope key holding a rerank request's parsed body, for the rewrite of its answer.
+RERANK_REQUEST = "litellm_local.rerank_request"
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FORM_TYPES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})
 # Headers read as one value: the first occurrence is the one kept (Starlette's `headers[...]` reads the first).
@@ -57,7 +56,7 @@ SINGLE_HEADERS = frozenset(
     }
 )
 
-__all__ = ["RequestGuard", "error_body", "install", "openai_error_from_validation"]
+__all__ = ["RequestGuard", "error_json", "install", "openai_error_from_validation"]
 
 
 def first_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]] | None:
@@ -140,7 +139,11 @@ class RequestGuard:
                 await respond(send, checked.status, refusal_body(checked))
                 return
             receive = checked
-        await self.app(scope, receive, _rewrite_422(send))
+        send = _rewrite_422(send)
+        rerank_request = scope.get(RERANK_REQUEST)
+        if isinstance(rerank_request, dict):
+            send = rewrite_answer(send, rerank_request)
+        await self.app(scope, receive, send)
 
     async def _check_post(self, scope: Scope, receive: Receive) -> Receive | Refusal | None:
         """The `receive` to pass on (the body replayed, or unread for a form), a Refusal, or None if the client
@@ -167,7 +170,12 @@ class RequestGuard:
                 parsed = parse_object(body, self.settings.max_json_depth, self.settings.max_json_containers)
             except BodyError as exc:
                 return Refusal(str(exc), exc.param)
-            refusal = check_policy(kind, parsed, self.settings) or self._check_contract(scope, parsed)
+            path = str(scope.get("path") or "").rstrip("/")
+            if path.endswith(RERANK_SUFFIX):
+                refusal = check_rerank(parsed, self.settings)
+                scope[RERANK_REQUEST] = parsed  # its answer is rewritten (rerank.py)
+            else:
+                refusal = check_policy(kind, parsed, self.settings) or self._check_contract(scope, parsed)
             if refusal is not None:
                 return refusal
         return _replay(body, receive)
@@ -212,33 +220,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _rewrite_422(send: Send) -> Send:
-    held: Message | None = None
-    chunks: list[bytes] = []
+    """FastAPI's 422 validation answers as OpenAI's 400 with the offending field."""
 
-    async def wrapped(message: Message) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start" and message.get("status") == 422:
-            held = message
-            return
-        if held is None:
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        raw = b"".join(chunks)
+    async def rewrite(send: Send, start: Message, raw: bytes) -> None:
         try:
             detail = json.loads(raw).get("detail")
         except (ValueError, AttributeError, RecursionError):
             detail = None
         if detail is None:  # some other 422: pass it on as it was
-            await send(held)
+            await send(start)
             await send({"type": "http.response.body", "body": raw})
             return
         text, field = openai_error_from_validation(detail)
-        await respond(send, 400, error_body(text, field))
+        await respond(send, 400, error_json(text, 400, field))
 
-    return wrapped
+    return hold_answer(send, 422, rewrite)
 
 
 def install(

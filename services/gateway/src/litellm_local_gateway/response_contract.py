@@ -44,6 +44,8 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
+from litellm_local_common.errors import ErrorBody, error_body
+
 log = logging.getLogger(__name__)
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
@@ -59,20 +61,6 @@ COMPLETION_DETAILS = (
 PROMPT_DETAILS = ("audio_tokens", "cached_tokens", "text_tokens", "image_tokens", "cache_write_tokens")
 SEGMENT_INTS = ("id", "seek")
 SEGMENT_NUMBERS = ("start", "end", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob")
-# OpenAI's error `type` for a status where the body names none.
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "invalid_request_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    408: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
 
 
 # --- values -------------------------------------------------------------------------------------------------------
@@ -482,27 +470,32 @@ def model_list(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [model(m) for m in body.get("data") or () if isinstance(m, Mapping)]}
 
 
-def error(body: Any, status: int) -> dict[str, Any]:
-    """ErrorResponse, from OpenAI's shape with stray types, FastAPI's `{"detail": ...}` or any other JSON."""
+def error(body: Any, status: int, *, param: str | None = None, code: str | None = None) -> ErrorBody:
+    """ErrorResponse, from OpenAI's shape with stray types, FastAPI's `{"detail": ...}` or any other JSON. The body
+    of litellm_local_common.errors: what `body` names is kept, the rest comes from the status (the type, and the code
+    when neither `body` nor `code` gives one); `param` is written when `body` names none."""
     inner = body.get("error") if isinstance(body, Mapping) else None
     if isinstance(inner, Mapping):
         message = inner.get("message")
-        kind, param, code = inner.get("type"), inner.get("param"), inner.get("code")
+        kind, given_param, given_code = inner.get("type"), inner.get("param"), inner.get("code")
     else:
-        inner = {}
         message = body.get("detail", body.get("message")) if isinstance(body, Mapping) else body
         if isinstance(message, Mapping) and isinstance(message.get("error"), Mapping):  # a detail holding an error
-            return error(message, status)
-        kind, param, code = None, None, None
+            return error(message, status, param=param, code=code)
+        kind, given_param, given_code = None, None, None
     if not isinstance(message, str):
         message = json.dumps(message) if message is not None else f"HTTP {status}"
-    if not isinstance(kind, str) or not kind or kind == "None":
-        kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    if code is not None and not isinstance(code, str):
-        code = str(code) if _is_int(code) or isinstance(code, float) else json.dumps(code)
-    return {
-        "error": {"message": message, "type": kind, "param": param if isinstance(param, str) else None, "code": code}
-    }
+    if not isinstance(kind, str) or kind == "None":
+        kind = None
+    if given_code is not None and not isinstance(given_code, str):
+        given_code = str(given_code) if _is_int(given_code) or isinstance(given_code, float) else json.dumps(given_code)
+    return error_body(
+        message,
+        status,
+        param=given_param if isinstance(given_param, str) and given_param else param,
+        code=given_code or code,
+        type_=kind,
+    )
 
 
 # --- where LiteLLM lets the answers be changed ------------------------------------------------------------------
@@ -643,12 +636,9 @@ def body_rule(method: str, path: str, status: int) -> Callable[[Any], Any] | Non
     return None
 
 
-def model_not_found(body: Any) -> dict[str, Any]:
+def model_not_found(body: Any) -> ErrorBody:
     """OpenAI's answer to a model it does not serve: `param` model, `code` model_not_found."""
-    out = error(body, 404)
-    out["error"]["param"] = out["error"]["param"] or "model"
-    out["error"]["code"] = out["error"]["code"] or "model_not_found"
-    return out
+    return error(body, 404, param="model", code="model_not_found")
 
 
 def transcription_any(body: Any) -> Any:

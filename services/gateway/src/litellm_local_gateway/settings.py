@@ -3,6 +3,10 @@
 Nothing is read at import time: `GatewaySettings()` holds the defaults and `GatewaySettings.from_env()` the
 deployed values. A value that is not a positive integer (or a domain list entry that is not a host name) stops the
 gateway at start, naming the variable, rather than running with a limit nobody meant.
+
+Names shared with the other services mean the same there (services/asr, services/embed): max_body_bytes,
+max_embedding_inputs, max_upload_bytes. A dataclass rather than pydantic-settings: the guard's tests run it in the
+control node's venv, which has neither LiteLLM nor pydantic-settings.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ MAX_TOKENS = "LITELLM_LOCAL_MAX_TOKENS"
 MAX_IMAGES = "LITELLM_LOCAL_MAX_IMAGES"
 EMBED_CONCURRENCY = "LITELLM_LOCAL_EMBED_CONCURRENCY"
 ALLOWED_MEDIA_DOMAINS = "LITELLM_LOCAL_ALLOWED_MEDIA_DOMAINS"
+MAX_UPLOAD_BYTES = "LITELLM_LOCAL_MAX_UPLOAD_BYTES"
 
 # A host name (or an IPv4 address) as urllib's `hostname` gives it: lower case, no port.
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
@@ -40,6 +45,8 @@ class GatewaySettings:
     max_tokens: int = field(default=8192, metadata={"env": MAX_TOKENS})
     max_images: int = field(default=8, metadata={"env": MAX_IMAGES})
     embed_concurrency: int = field(default=16, metadata={"env": EMBED_CONCURRENCY})
+    # The ASR servers' upload limit (roles/litellm sets it from asr_max_upload_mb): a larger audio file is a 413 here.
+    max_upload_bytes: int = field(default=25_000_000, metadata={"env": MAX_UPLOAD_BYTES})
     allowed_media_domains: frozenset[str] = field(default=frozenset(), metadata={"env": ALLOWED_MEDIA_DOMAINS})
 
     @classmethod

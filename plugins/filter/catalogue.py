@@ -1,0 +1,290 @@
+"""The catalogue of litellm_local's services: what runs on which host, on which port, under which alias.
+
+`litellm_local_services` (inventory/group_vars/all/services.yml) declares every service once: its kind, the host
+groups that run it, its port, alias, GPU budget and models. These filters turn that declaration into the facts every
+role, template, playbook and test reads, so that no other file decides what runs where:
+
+    litellm_local_units: "{{ litellm_local_services | litellm_local_catalogue(group_names, litellm_local_address,
+                                                                              litellm_local_profile) }}"
+    deployments: "{{ units_by_host | litellm_local_deployments }}"   (the gateway's model_list)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # the unit tests run without Ansible
+    AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
+
+ROOT = "/opt/litellm-local/venvs"
+STATE = "/var/lib/litellm-local"
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What is the same for every service of one kind."""
+
+    unit: str  # the systemd unit, from the service's name
+    role: str  # the role that deploys it
+    venv: str
+    user: str
+    state_dir: str
+    health: str
+    metrics: str  # "" when Prometheus does not scrape it
+    gpu: bool  # counted in the host's GPU budget
+    exposure: str  # backend (gateway and monitoring hosts), client (client networks) or loopback
+    modes: tuple[str, ...]  # the gateway modes it may serve ("" = not behind an alias)
+    scheme: str = "http"
+
+
+def _kind(unit: str, role: str, short: str, user: str, **kw: Any) -> Kind:
+    """A kind whose venv and state directory are named after `short`."""
+    defaults = {"venv": f"{ROOT}/{short}", "state_dir": f"{STATE}/{short}", "health": "/health", "metrics": "/metrics"}
+    return Kind(unit=unit, role=role, user=user, **{**defaults, **kw})
+
+
+KINDS: dict[str, Kind] = {
+    "vllm": _kind(
+        "vllm-{name}",
+        "vllm_blackwell",
+        "vllm",
+        "vllm",
+        gpu=True,
+        exposure="backend",
+        modes=("chat", "embedding", "rerank"),
+    ),
+    "asr": _kind("{name}", "asr", "asr", "asr", gpu=True, exposure="backend", modes=("audio_transcription",)),
+    "embed": _kind(
+        "{name}", "embed_pascal", "embed-pascal", "embed", gpu=True, exposure="backend", modes=("embedding",)
+    ),
+    "litellm": _kind(
+        "litellm",
+        "litellm",
+        "litellm",
+        "litellm",
+        health="/health/liveliness",
+        gpu=False,
+        exposure="loopback",
+        modes=("",),
+    ),
+    "edge": _kind(
+        "litellm-edge",
+        "edge",
+        "",
+        "litellm-edge",
+        venv="",
+        state_dir="",
+        health="/health/liveliness",
+        metrics="",
+        gpu=False,
+        exposure="client",
+        modes=("",),
+        scheme="https",
+    ),
+}
+
+# How the gateway reaches a mode: LiteLLM's provider prefix and the OpenAI parameters it passes on.
+PROVIDERS: dict[str, str] = {
+    "chat": "hosted_vllm",
+    "rerank": "hosted_vllm",
+    "audio_transcription": "hosted_vllm",
+    "embedding": "litellm-local-embed",  # our plug-in (services/gateway, embeddings.py)
+}
+EMBEDDING_PARAMS = ["dimensions", "encoding_format", "user", "instruction"]
+# The edge's CA certificate, which verifies its TLS (roles/edge writes it there).
+EDGE_CA_FILE = "/etc/litellm-local/edge/ca.crt"
+
+
+def _fail(service: Mapping[str, Any], message: str) -> None:
+    name = service.get("name", "(no name)") if isinstance(service, Mapping) else service
+    raise AnsibleFilterError(
+        f"litellm_local_services: service {name!r}: {message}. Fix inventory/group_vars/all/services.yml "
+        "(docs/catalogue.md lists the keys)."
+    )
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _models(service: Mapping[str, Any]) -> list[dict[str, str]]:
+    raw = service.get("models")
+    if raw is None:
+        raw = (
+            [{k: service[k] for k in ("model", "revision", "lab_model") if k in service}] if "model" in service else []
+        )
+    if not isinstance(raw, list):
+        _fail(service, "models must be a list of {model, revision, lab_model}")
+    models = []
+    for m in raw:
+        if not isinstance(m, Mapping) or not str(m.get("model", "")).strip():
+            _fail(service, f"every model needs `model` (a hub id or an absolute path), got {m!r}")
+        models.append(
+            {
+                "model": str(m["model"]),
+                "revision": str(m.get("revision") or ""),
+                "lab_model": str(m.get("lab_model") or ""),
+            }
+        )
+    return models
+
+
+def _unit(service: Mapping[str, Any], address: str, profile: str) -> dict[str, Any]:
+    if not isinstance(service, Mapping):
+        _fail(service, "each entry must be a mapping")
+    name = str(service.get("name", ""))
+    if not NAME.match(name):
+        _fail(service, "needs a name of lower-case letters, digits and dashes")
+    kind_name = str(service.get("kind", ""))
+    if kind_name not in KINDS:
+        _fail(service, f"kind must be one of {', '.join(sorted(KINDS))}, not {kind_name!r}")
+    kind = KINDS[kind_name]
+    try:
+        port = int(service.get("port", 0))
+    except (TypeError, ValueError):
+        port = 0
+    if not 1024 <= port <= 65535:
+        _fail(service, f"port must be 1024-65535, not {service.get('port')!r}")
+    alias = str(service.get("alias") or "")
+    mode = str(service.get("mode") or (kind.modes[0] if len(kind.modes) == 1 else ""))
+    if alias and not ALIAS.match(alias):
+        _fail(service, f"alias {alias!r} must be letters, digits, '.', '_' or '-'")
+    if alias and mode not in PROVIDERS:
+        _fail(service, f"an alias needs a mode the gateway serves ({', '.join(sorted(PROVIDERS))}), not {mode!r}")
+    if mode not in kind.modes:
+        _fail(
+            service, f"a {kind_name} service serves mode {' or '.join(m or '(none)' for m in kind.modes)}, not {mode!r}"
+        )
+    runner = str(service.get("runner") or "")
+    if kind_name == "vllm" and (runner == "pooling") != (mode in {"embedding", "rerank"}):
+        _fail(service, "a vLLM service with runner: pooling serves mode embedding or rerank, and only it does")
+    try:
+        gpu_memory_gb = float(service.get("gpu_memory_gb", 0) or 0)
+    except (TypeError, ValueError):
+        gpu_memory_gb = -1.0
+    if gpu_memory_gb < 0 or (kind_name in {"vllm", "asr"} and gpu_memory_gb <= 0):
+        _fail(service, "gpu_memory_gb (its share of the card, GB) must be > 0 for vllm and asr, >= 0 otherwise")
+    models = _models(service)
+    if kind.gpu and not models:
+        _fail(service, "needs model (or models)")
+    if profile == "lab" and kind.gpu and not all(m["lab_model"] for m in models):
+        _fail(service, "every model needs lab_model (the lab's stand-in under litellm_local_lab_models_dir)")
+    state_dir = str(service.get("state_dir") or kind.state_dir)
+    unit = {
+        **{k: v for k, v in service.items() if k not in {"groups", "enabled"}},
+        "name": name,
+        "kind": kind_name,
+        "unit": kind.unit.format(name=name),
+        "role": kind.role,
+        "alias": alias,
+        "mode": mode,
+        "provider": PROVIDERS.get(mode, "") if alias else "",
+        "served": str(service.get("served") or name),
+        "port": port,
+        "address": str(service.get("address") or address),
+        "scheme": kind.scheme,
+        "health": kind.health,
+        "metrics": kind.metrics,
+        "exposure": kind.exposure,
+        "gpu": kind.gpu,
+        "gpu_memory_gb": gpu_memory_gb,
+        "models": models,
+        "lab_models": [m["lab_model"] for m in models],
+        "venv": str(service.get("venv") or kind.venv),
+        "user": str(service.get("user") or kind.user),
+        "state_dir": state_dir,
+        "hf_home": f"{state_dir}/hf" if kind.gpu else "",
+    }
+    unit["url"] = f"{unit['scheme']}://{unit['address']}:{port}"
+    if kind_name == "edge":
+        unit["ca_file"] = str(service.get("ca_file") or EDGE_CA_FILE)
+    return unit
+
+
+def catalogue(
+    services: Iterable[Mapping[str, Any]], group_names: Iterable[str], address: str, profile: str = "production"
+) -> list[dict[str, Any]]:
+    """The services of one host: those of `services` whose groups hold one of the host's groups and that are enabled
+    there, with every derived fact. Refuses a malformed entry, and two services with one unit name or port."""
+    if not isinstance(services, list):
+        raise AnsibleFilterError(
+            "litellm_local_services must be a list of services (inventory/group_vars/all/services.yml)"
+        )
+    groups = set(group_names)
+    units = []
+    for service in services:
+        if not isinstance(service, Mapping):
+            _fail(service, "each entry must be a mapping")
+        wanted = service.get("groups")
+        if not isinstance(wanted, list) or not wanted:
+            _fail(service, "needs groups: the inventory groups whose hosts run it")
+        if groups.isdisjoint(wanted) or not _truthy(service.get("enabled", True)):
+            continue
+        units.append(_unit(service, str(address), str(profile)))
+    for key in ("unit", "port"):
+        seen: dict[Any, str] = {}
+        for u in units:
+            if u[key] in seen:
+                raise AnsibleFilterError(
+                    f"litellm_local_services: {seen[u[key]]} and {u['name']} would both have {key} {u[key]} on a host "
+                    f"of {', '.join(sorted(groups))}. Give one of them another {'name' if key == 'unit' else key}."
+                )
+            seen[u[key]] = u["name"]
+    return units
+
+
+def deployments(units_by_host: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The gateway's deployments: one per host and service with an alias, in host order, each knowing how many
+    deployments its alias has (one deployment gets no retries and is never cooled down)."""
+    out: list[dict[str, Any]] = []
+    for host, units in units_by_host.items():
+        for u in units:
+            if not u.get("alias"):
+                continue
+            params: dict[str, Any] = {
+                "model": f"{u['provider']}/{u['served']}",
+                "api_base": f"{u['url']}/v1",
+            }
+            if u["mode"] == "embedding":
+                params["allowed_openai_params"] = list(EMBEDDING_PARAMS)
+            if u["kind"] == "asr":
+                params["api_key"] = "unused"
+            out.append(
+                {
+                    "alias": u["alias"],
+                    "host": host,
+                    "unit": u["unit"],
+                    "mode": u["mode"],
+                    "id": f"{u['unit']}@{host}",  # unique: a unit name is unique on its host
+                    "litellm_params": params,
+                }
+            )
+    counts: dict[str, int] = {}
+    for d in out:
+        counts[d["alias"]] = counts.get(d["alias"], 0) + 1
+    for d in out:
+        d["replicas"] = counts[d["alias"]]
+    return out
+
+
+def gpu_budget(units: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every service of a host that shares its GPU, with its GB: the one list the budget check sums."""
+    return [{"unit": u["unit"], "gb": float(u["gpu_memory_gb"])} for u in units if u.get("gpu")]
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "litellm_local_catalogue": catalogue,
+            "litellm_local_deployments": deployments,
+            "litellm_local_gpu_budget": gpu_budget,
+        }
