@@ -38,9 +38,9 @@ def lab_hosts(count: int) -> list[Host]:
 
 
 def group_members(hosts: Sequence[Host]) -> dict[str, list[str]]:
-    """Ansible groups: lab-a is blackwell+gateway, lab-b embedding+monitoring; further hosts alternate
-    blackwell/embedding."""
-    groups: dict[str, list[str]] = {"blackwell": [], "embedding": [], "gateway": [], "monitoring": []}
+    """Ansible groups: lab-a is blackwell+gateway, lab-b embedding+monitoring and an ASR replica on the other engine
+    (host_vars); further hosts alternate blackwell/embedding."""
+    groups: dict[str, list[str]] = {"blackwell": [], "embedding": [], "asr": [], "gateway": [], "monitoring": []}
     for index, host in enumerate(hosts):
         if index == 0:
             groups["blackwell"].append(host.name)
@@ -48,6 +48,13 @@ def group_members(hosts: Sequence[Host]) -> dict[str, list[str]]:
         elif index == 1:
             groups["embedding"].append(host.name)
             groups["monitoring"].append(host.name)
+            groups["asr"].append(host.name)
         else:
             groups["blackwell" if index % 2 == 0 else "embedding"].append(host.name)
     return groups
+
+
+def host_vars(index: int) -> dict[str, str]:
+    """Per-host variables: lab-b's ASR replica runs the transformers engine, lab-a's the vllm engine (the default),
+    so the lab serves the `asr` alias from both engines."""
+    return {"asr_engine": "transformers"} if index == 1 else {}

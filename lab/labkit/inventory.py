@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import GATEWAY, SHARED_MOUNTS
-from .hosts import Host, group_members
+from .hosts import Host, group_members, host_vars
 from .sources import PipSources
 
 
@@ -64,7 +64,9 @@ def render_inventory(hosts: Sequence[Host], pip_sources: PipSources, key_path: P
     document = {
         "all": {
             "vars": all_vars,
-            "hosts": {host.name: {"ansible_host": host.address} for host in hosts},
+            "hosts": {
+                host.name: {"ansible_host": host.address, **host_vars(index)} for index, host in enumerate(hosts)
+            },
             "children": children,
         }
     }

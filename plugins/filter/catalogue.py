@@ -58,7 +58,7 @@ KINDS: dict[str, Kind] = {
         "vllm",
         gpu=True,
         exposure="backend",
-        modes=("chat", "embedding", "rerank"),
+        modes=("chat", "embedding", "rerank", ""),  # "": a server only another service calls (the ASR engine's)
     ),
     "asr": _kind("{name}", "asr", "asr", "asr", gpu=True, exposure="backend", modes=("audio_transcription",)),
     "embed": _kind(
@@ -97,6 +97,9 @@ PROVIDERS: dict[str, str] = {
     "audio_transcription": "hosted_vllm",
     "embedding": "litellm-local-embed",  # our plug-in (services/gateway, embeddings.py)
 }
+# The ASR server's engines and the vLLM services each needs beside it (recognition, then alignment if it has an
+# aligner): none for transformers, whose models load in the server.
+ENGINE_SERVICES: dict[str, tuple[str, ...]] = {"transformers": (), "vllm": ("recognizer", "aligner")}
 EMBEDDING_PARAMS = ["dimensions", "encoding_format", "user", "instruction"]
 # The edge's CA certificate, which verifies its TLS (roles/edge writes it there).
 EDGE_CA_FILE = "/etc/litellm-local/edge/ca.crt"
@@ -158,6 +161,8 @@ def _unit(service: Mapping[str, Any], address: str, profile: str) -> dict[str, A
     mode = str(service.get("mode") or (kind.modes[0] if len(kind.modes) == 1 else ""))
     if alias and not ALIAS.match(alias):
         _fail(service, f"alias {alias!r} must be letters, digits, '.', '_' or '-'")
+    if mode and not alias:
+        _fail(service, f"mode {mode!r} is how the gateway serves an alias: give it an alias, or no mode")
     if alias and mode not in PROVIDERS:
         _fail(service, f"an alias needs a mode the gateway serves ({', '.join(sorted(PROVIDERS))}), not {mode!r}")
     if mode not in kind.modes:
@@ -165,14 +170,25 @@ def _unit(service: Mapping[str, Any], address: str, profile: str) -> dict[str, A
             service, f"a {kind_name} service serves mode {' or '.join(m or '(none)' for m in kind.modes)}, not {mode!r}"
         )
     runner = str(service.get("runner") or "")
-    if kind_name == "vllm" and (runner == "pooling") != (mode in {"embedding", "rerank"}):
+    if kind_name == "vllm" and alias and (runner == "pooling") != (mode in {"embedding", "rerank"}):
         _fail(service, "a vLLM service with runner: pooling serves mode embedding or rerank, and only it does")
+    engine = str(service.get("engine") or "transformers") if kind_name == "asr" else ""
+    if kind_name == "asr" and engine not in ENGINE_SERVICES:
+        _fail(service, f"engine (asr_engine) must be {' or '.join(ENGINE_SERVICES)}, not {engine!r}")
+    # The ASR server on the vllm engine needs no GPU of its own: its two vLLM services hold the models.
+    gpu = kind.gpu and engine != "vllm"
     try:
         gpu_memory_gb = float(service.get("gpu_memory_gb", 0) or 0)
     except (TypeError, ValueError):
         gpu_memory_gb = -1.0
-    if gpu_memory_gb < 0 or (kind_name in {"vllm", "asr"} and gpu_memory_gb <= 0):
-        _fail(service, "gpu_memory_gb (its share of the card, GB) must be > 0 for vllm and asr, >= 0 otherwise")
+    if gpu_memory_gb < 0 or (gpu and kind_name in {"vllm", "asr"} and gpu_memory_gb <= 0):
+        _fail(
+            service,
+            "gpu_memory_gb (its share of the card, GB) must be > 0 for vllm and asr on the transformers engine, "
+            ">= 0 otherwise",
+        )
+    if not gpu:
+        gpu_memory_gb = 0.0
     models = _models(service)
     if kind.gpu and not models:
         _fail(service, "needs model (or models)")
@@ -195,7 +211,7 @@ def _unit(service: Mapping[str, Any], address: str, profile: str) -> dict[str, A
         "health": kind.health,
         "metrics": kind.metrics,
         "exposure": kind.exposure,
-        "gpu": kind.gpu,
+        "gpu": gpu,
         "gpu_memory_gb": gpu_memory_gb,
         "models": models,
         "lab_models": [m["lab_model"] for m in models],
@@ -207,7 +223,35 @@ def _unit(service: Mapping[str, Any], address: str, profile: str) -> dict[str, A
     unit["url"] = f"{unit['scheme']}://{unit['address']}:{port}"
     if kind_name == "edge":
         unit["ca_file"] = str(service.get("ca_file") or EDGE_CA_FILE)
+    if kind_name == "asr":
+        unit["engine"] = engine
+        wanted = service.get("engine_services") or {}
+        if not isinstance(wanted, Mapping) or set(wanted) - {"recognizer", "aligner"}:
+            _fail(service, "engine_services maps recognizer (and aligner) to the names of vLLM services")
+        unit["engine_services"] = {k: str(v) for k, v in wanted.items()}
+        unit["engine_backends"] = {}  # filled by catalogue() from the host's units
     return unit
+
+
+def _engine_backends(units: list[dict[str, Any]]) -> None:
+    """Give each ASR server on the vllm engine the URLs and served names of its vLLM services on the same host."""
+    by_name = {u["name"]: u for u in units}
+    for u in units:
+        if u["kind"] != "asr" or u["engine"] != "vllm":
+            continue
+        roles = ENGINE_SERVICES["vllm"] if len(u["models"]) > 1 else ENGINE_SERVICES["vllm"][:1]
+        for role in roles:
+            name = u["engine_services"].get(role, "")
+            backend = by_name.get(name)
+            if not name or backend is None or backend["kind"] != "vllm" or backend["alias"]:
+                _fail(
+                    u,
+                    f"on the vllm engine it needs its {role}, a vLLM service without an alias on the same host, "
+                    f"named by engine_services.{role} (now {name or 'unset'!r}, "
+                    f"{'not a vLLM service without an alias' if backend else 'not on this host'}); enable it where "
+                    "the asr service runs, or set asr_engine: transformers",
+                )
+            u["engine_backends"][role] = {"unit": backend["unit"], "url": backend["url"], "served": backend["served"]}
 
 
 def catalogue(
@@ -239,6 +283,7 @@ def catalogue(
                     f"of {', '.join(sorted(groups))}. Give one of them another {'name' if key == 'unit' else key}."
                 )
             seen[u[key]] = u["name"]
+    _engine_backends(units)
     return units
 
 

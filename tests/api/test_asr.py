@@ -15,7 +15,7 @@ import wave
 import openai
 import pytest
 
-from tests.conftest import gateway_env, host_unit, hosts_running, hostvars, require_lab
+from tests.conftest import gateway_env, host_unit, hosts_running, hostvars, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -24,20 +24,19 @@ def asr_hosts() -> list[str]:
     return hosts_running("asr")
 
 
-@pytest.fixture(scope="module", params=["direct", "gateway"])
+def client_params() -> list[str]:
+    """The gateway, and each ASR server direct (the lab runs one per engine: vllm on lab-a, transformers on lab-b)."""
+    return ["gateway"] + [f"direct-{h}" for h in (asr_hosts() if lab_inventory() else ["(no lab)"])]
+
+
+@pytest.fixture(scope="module", params=client_params())
 def client(request) -> openai.OpenAI:
     require_lab()
     if request.param == "gateway":
         env = gateway_env()
         return openai.OpenAI(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"], timeout=180, max_retries=0)
-    hosts = asr_hosts()
-    assert hosts, "no lab host runs the asr service of the catalogue"
-    return openai.OpenAI(
-        base_url=f"{host_unit(hosts[0], 'asr')['url']}/v1",
-        api_key="unused",
-        timeout=180,
-        max_retries=0,
-    )
+    host = request.param.removeprefix("direct-")
+    return openai.OpenAI(base_url=f"{host_unit(host, 'asr')['url']}/v1", api_key="unused", timeout=180, max_retries=0)
 
 
 def wav_bytes(samples: list[float], rate: int = 16000, channels: int = 1, width: int = 2) -> bytes:

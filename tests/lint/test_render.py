@@ -58,6 +58,20 @@ def test_production_flags(rendered: Path) -> None:
     assert "HF_HUB_OFFLINE=1" in env
 
 
+def test_production_asr_engine_units(rendered: Path) -> None:
+    """asr_engine: vllm (the default): recognition with CUDA graphs (no --enforce-eager) and the aligner as a pooling
+    model with STEP pooling on the hub model's <timestamp> token, inside the card beside chat and OCR, in order."""
+    recognizer = (rendered / "gpu-a" / "vllm-asr-recognizer.service").read_text()
+    assert "--gpu-memory-utilization 0.1250" in recognizer and "--enforce-eager" not in recognizer
+    assert "--trust-request-chat-template" in recognizer and '{"audio": 1}' in recognizer
+    assert "--revision 5eb144179a02acc5e5ba31e748d22b0cf3e303b0" in recognizer and "--dtype" not in recognizer
+    assert "After=network-online.target vllm-ocr.service" in recognizer
+    aligner = (rendered / "gpu-a" / "vllm-asr-aligner.service").read_text()
+    assert "--runner pooling" in aligner and "Qwen3ASRForcedAlignerForTokenClassification" in aligner
+    assert '"step_tag_id": 151705' in aligner and "--gpu-memory-utilization 0.0938" in aligner
+    assert "After=network-online.target vllm-asr-recognizer.service" in aligner
+
+
 def fake_root(tmp: Path, unit_files: list[Path]) -> Path:
     """A root with the system's unit library, our units and their executables, for offline verification."""
     root = tmp / "root"

@@ -20,15 +20,17 @@ gpu_budget = catalogue_module.gpu_budget
 Error = catalogue_module.AnsibleFilterError
 
 
-def declared() -> list[dict]:
-    """The shipped declaration, with the per-host `enabled` templates replaced by the reference inventory's value
-    (vLLM embeddings, no Pascal server) and the embed-pascal port by its value beside vLLM."""
+def declared(engine: str = "vllm") -> list[dict]:
+    """The shipped declaration, with the per-host templates replaced by the reference inventory's values (vLLM
+    embeddings, no Pascal server, the embed-pascal port beside vLLM) and asr_engine by `engine`."""
     services = yaml.safe_load((ROOT / "inventory" / "group_vars" / "all" / "services.yml").read_text())
     out = []
     for s in services["litellm_local_services"]:
         s = dict(s)
         if "enabled" in s:
-            s["enabled"] = "'vllm' in" in s["enabled"]
+            s["enabled"] = engine == "vllm" if "asr_engine" in s["enabled"] else "'vllm' in" in s["enabled"]
+        if "engine" in s:
+            s["engine"] = engine
         if isinstance(s["port"], str):
             s["port"] = 8110
         out.append(s)
@@ -38,7 +40,15 @@ def declared() -> list[dict]:
 def test_reference_hosts_get_their_services() -> None:
     a = catalogue(declared(), ["blackwell", "gateway"], "192.0.2.10")
     b = catalogue(declared(), ["embedding"], "192.0.2.11")
-    assert [u["unit"] for u in a] == ["vllm-completions", "vllm-ocr", "asr", "litellm", "litellm-edge"]
+    assert [u["unit"] for u in a] == [
+        "vllm-completions",
+        "vllm-ocr",
+        "asr",
+        "vllm-asr-recognizer",
+        "vllm-asr-aligner",
+        "litellm",
+        "litellm-edge",
+    ]
     assert [u["unit"] for u in b] == ["vllm-embedding", "vllm-rerank"]
     by_unit = {u["unit"]: u for u in a + b}
     assert by_unit["vllm-ocr"]["url"] == "http://192.0.2.10:8102"
@@ -55,8 +65,45 @@ def test_one_budget_over_every_gpu_service_of_a_host() -> None:
     assert gpu_budget(a) == [
         {"unit": "vllm-completions", "gb": 14.0},
         {"unit": "vllm-ocr", "gb": 8.0},
-        {"unit": "asr", "gb": 4.0},
+        {"unit": "vllm-asr-recognizer", "gb": 4.0},
+        {"unit": "vllm-asr-aligner", "gb": 3.0},
     ]
+    assert sum(g["gb"] for g in gpu_budget(a)) <= 32 * 0.92  # inside the RTX 5090 beside chat and OCR
+    t = catalogue(declared("transformers"), ["blackwell", "gateway"], "192.0.2.10")
+    assert gpu_budget(t)[-1] == {"unit": "asr", "gb": 4.0} and len(gpu_budget(t)) == 3
+
+
+def test_the_asr_engine_chooses_its_units_and_wires_them() -> None:
+    a = {u["name"]: u for u in catalogue(declared(), ["blackwell"], "192.0.2.10")}
+    assert a["asr"]["engine"] == "vllm" and a["asr"]["gpu"] is False and a["asr"]["gpu_memory_gb"] == 0
+    assert a["asr"]["engine_backends"] == {
+        "recognizer": {"unit": "vllm-asr-recognizer", "url": "http://192.0.2.10:8105", "served": "qwen3-asr"},
+        "aligner": {"unit": "vllm-asr-aligner", "url": "http://192.0.2.10:8106", "served": "qwen3-forced-aligner"},
+    }
+    assert (
+        a["asr-aligner"]["runner"] == "pooling" and a["asr-aligner"]["alias"] == "" and not a["asr-aligner"]["provider"]
+    )
+    assert a["asr-recognizer"]["models"] == [a["asr"]["models"][0]]
+    # A host of the optional asr group runs the server (and its engine) too: one more replica of the alias.
+    t = catalogue(declared("transformers"), ["asr", "embedding"], "192.0.2.11")
+    assert [u["unit"] for u in t] == ["asr", "vllm-embedding", "vllm-rerank"]
+    assert t[0]["engine"] == "transformers" and t[0]["gpu"] and t[0]["engine_backends"] == {}
+    assert all(d["alias"] != "" for d in deployments({"a": list(a.values())}))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"engine": "onnx"}, "engine .asr_engine. must be transformers or vllm"),
+        ({"engine_services": {"recognizer": "nope", "aligner": "asr-aligner"}}, "needs its recognizer"),
+        ({"engine_services": {"recognizer": "completions", "aligner": "asr-aligner"}}, "without an alias"),
+        ({"engine_services": ["asr-recognizer"]}, "engine_services maps recognizer"),
+    ],
+)
+def test_a_bad_asr_engine_is_refused(change: dict, message: str) -> None:
+    services = [dict(s, **change) if s["name"] == "asr" else s for s in declared()]
+    with pytest.raises(Error, match=message):
+        catalogue(services, ["blackwell"], "192.0.2.10")
 
 
 def test_gateway_deployments_count_replicas() -> None:
@@ -104,6 +151,7 @@ def service(**kw) -> dict:
         ({"port": 80}, "port must be 1024-65535"),
         ({"name": "Bad_Name"}, "lower-case"),
         ({"runner": "pooling"}, "runner: pooling serves mode embedding or rerank"),
+        ({"runner": "pooling", "alias": "", "mode": "chat"}, "give it an alias, or no mode"),
         ({"mode": "embedding"}, "runner: pooling serves mode embedding or rerank"),
         ({"mode": "audio_transcription"}, "a vllm service serves mode"),
         ({"gpu_memory_gb": 0}, "gpu_memory_gb"),

@@ -173,12 +173,14 @@ def test_groups_for_two_and_five_hosts() -> None:
     assert group_members(lab_hosts(2)) == {
         "blackwell": ["lab-a"],
         "embedding": ["lab-b"],
+        "asr": ["lab-b"],
         "gateway": ["lab-a"],
         "monitoring": ["lab-b"],
     }
     assert group_members(lab_hosts(5)) == {
         "blackwell": ["lab-a", "lab-c", "lab-e"],
         "embedding": ["lab-b", "lab-d"],
+        "asr": ["lab-b"],
         "gateway": ["lab-a"],
         "monitoring": ["lab-b"],
     }
@@ -216,11 +218,12 @@ def test_inventory_structure() -> None:
     inventory = yaml.safe_load(text)["all"]
     assert inventory["hosts"] == {
         "lab-a": {"ansible_host": "10.77.0.11"},
-        "lab-b": {"ansible_host": "10.77.0.12"},
+        "lab-b": {"ansible_host": "10.77.0.12", "asr_engine": "transformers"},
         "lab-c": {"ansible_host": "10.77.0.13"},
     }
     assert set(inventory["children"]["blackwell"]["hosts"]) == {"lab-a", "lab-c"}
     assert set(inventory["children"]["embedding"]["hosts"]) == {"lab-b"}
+    assert set(inventory["children"]["asr"]["hosts"]) == {"lab-b"}
     assert set(inventory["children"]["gateway"]["hosts"]) == {"lab-a"}
     assert set(inventory["children"]["monitoring"]["hosts"]) == {"lab-b"}
     variables = inventory["vars"]

@@ -73,9 +73,12 @@ class FakeVLLM:
         self.classes = lambda prompt, samples: [2 * i + 1 for i in range(prompt.count("<timestamp>"))]
         self.pool = None  # replaces the whole aligner answer when set: callable(body) -> httpx.Response
         self.requests: list[tuple[str, dict]] = []
+        self.down: set[str] = set()  # hosts whose /health answers 503
         self.lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/health":
+            return httpx.Response(503 if request.url.host in self.down else 200)
         body = json.loads(request.content)
         with self.lock:
             self.requests.append((f"{request.url.host}:{request.url.port}{request.url.path}", body))
@@ -296,6 +299,15 @@ def _error(r, status: int, code: str) -> dict:
     return err
 
 
+def test_health_means_both_servers_answer(vclient, fake) -> None:
+    r = vclient.get("/health")
+    assert r.status_code == 200 and r.json["engine"] == "vllm"
+    fake.down.add("aligner.test")
+    r = vclient.get("/health")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "7"
+    assert r.json["problems"] == ["the alignment server's /health answered 503"]
+
+
 def test_a_server_that_cannot_be_reached_is_a_503_with_retry_after(fake) -> None:
     def refuse(request):
         raise httpx.ConnectError("connection refused", request=request)
@@ -474,3 +486,40 @@ def test_the_transformers_engine_cuts_long_audio_too() -> None:
     offsets = [a.start - 0.5 for a in results[2].aligned]
     assert offsets[0] == 0.0 and 25 <= offsets[1] <= 35 and offsets[1] < offsets[2] <= 65
     assert engine_mod.split([Job(audio=tone(10.0))], 30.0)[0].offset == 0.0
+
+
+class TightVRAM(RecordingQwen):
+    """Runs out of GPU memory when it decodes more than `fits` pieces in one batch (torch.OutOfMemoryError)."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__()
+        self.fits = fits
+        self.max_inference_batch_size = -1
+        self.max_new_tokens = 0
+        self.sizes: list[int] = []
+
+    def transcribe(self, audio, context, language, return_time_stamps):
+        import torch
+
+        self.sizes.append(self.max_inference_batch_size)
+        if min(len(audio), self.max_inference_batch_size) > self.fits:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.62 GiB.")
+        return super().transcribe(audio, context, language, return_time_stamps)
+
+
+@pytest.mark.parametrize(("fits", "sizes"), [(8, [8]), (3, [8, 4, 2]), (0, [8, 4, 2, 1])])
+def test_a_batch_that_does_not_fit_the_vram_is_decoded_in_smaller_ones(fits: int, sizes: list[int]) -> None:
+    """A long upload is many pieces: past the VRAM share they are decoded again half as many at a time; when even
+    one does not fit, the request is a 503 with Retry-After, never a 500 (measured on the H200: 64 pieces of 30 s
+    in one batch asked for 8.6 GB more than a 16 GB share)."""
+    eng = engine_mod.QwenEngine.__new__(engine_mod.QwenEngine)
+    eng.settings = Settings(model="fake", max_batch_size=8, retry_after_s=3)
+    eng.model = TightVRAM(fits)
+    if fits:
+        results = eng.transcribe([Job(audio=tone(300.0))])  # ten pieces or more
+        assert len(results[0].text.split()) == len(eng.model.calls[-1]) >= 10
+    else:
+        with pytest.raises(APIError) as err:
+            eng.transcribe([Job(audio=tone(300.0))])
+        assert err.value.status == 503 and err.value.retry_after == 3
+    assert eng.model.sizes == sizes and eng.model.max_inference_batch_size == 8

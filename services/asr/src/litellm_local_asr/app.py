@@ -123,7 +123,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/health")
     def health():
-        return jsonify({"status": "ok", "model": settings.served_model_name})
+        # Ready means able to answer: on the vllm engine, both of its servers answer their /health.
+        problems = engine.problems() if hasattr(engine, "problems") else []
+        if problems:
+            body = {"status": "unavailable", "model": settings.served_model_name, "engine": settings.engine}
+            response = jsonify({**body, "problems": problems})
+            response.status_code = 503
+            response.headers["Retry-After"] = str(settings.vllm_retry_after_s)
+            return response
+        return jsonify({"status": "ok", "model": settings.served_model_name, "engine": settings.engine})
 
     card = {"id": settings.served_model_name, "object": "model", "created": started, "owned_by": "litellm-local"}
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from litellm_local_asr.audio import SAMPLE_RATE
+from litellm_local_asr.errors import APIError
 from litellm_local_asr.formats import Aligned
 from litellm_local_asr.languages import ALIGNER_LANGUAGES
 from litellm_local_asr.settings import Settings
@@ -233,6 +234,30 @@ class QwenEngine(ChunkedEngine):
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def _transcribe_pieces(self, pieces: Sequence[Piece], jobs: Sequence[Job], times: bool) -> list[Any]:
+        """qwen-asr decodes the pieces max_batch_size at a time. When a batch does not fit the VRAM share (long
+        audio is many pieces; the prefill's logits grow with batch x prompt length), the same pieces are decoded
+        again in batches half as large, down to one; if even one piece does not fit, the request is a 503."""
+        import torch
+
         # One generate() budget for all the pieces: the longest piece's.
         self.model.max_new_tokens = self.new_tokens_for(max(p.seconds for p in pieces))
-        return super()._transcribe_pieces(pieces, jobs, times)
+        size = self.settings.max_batch_size
+        try:
+            while True:
+                self.model.max_inference_batch_size = size
+                try:
+                    return super()._transcribe_pieces(pieces, jobs, times)
+                except torch.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    if size == 1:
+                        log.error("one piece of audio does not fit the VRAM share (ASR_GPU_MEMORY_GB)")
+                        raise APIError(
+                            "Speech recognition is out of GPU memory for this audio; retry shortly.",
+                            status=503,
+                            code="backend_unavailable",
+                            retry_after=self.settings.retry_after_s,
+                        ) from None
+                    size = max(1, size // 2)
+                    log.warning("%d pieces did not fit the VRAM share: decoding them %d at a time", len(pieces), size)
+        finally:
+            self.model.max_inference_batch_size = self.settings.max_batch_size

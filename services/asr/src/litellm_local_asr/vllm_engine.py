@@ -116,6 +116,16 @@ class Backend:
             raise self.bad(f"the {self.name} server's answer is not a JSON object")
         return answer
 
+    def probe(self, timeout_s: float) -> str:
+        """ "" when the server's /health answers 200 within `timeout_s`, else why not."""
+        try:
+            response = self.client.get(self.url + "/health", timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            return f"the {self.name} server cannot be reached ({type(exc).__name__})"
+        if response.status_code != 200:
+            return f"the {self.name} server's /health answered {response.status_code}"
+        return ""
+
     def unavailable(self, why: str) -> APIError:
         return APIError(
             f"Speech recognition is unavailable: {why}; retry shortly.",
@@ -386,11 +396,13 @@ class VLLMEngine(ChunkedEngine):
             _stop_token_ids(settings, self.tokenizer) if stop_token_ids is None else stop_token_ids,
             self._decode,
         )
+        self.backends = [llm.backend]
         aligner = None
         if settings.vllm_aligner_url and settings.aligner:
             spec = aligner_spec or AlignerSpec.from_pretrained(settings.aligner, settings.aligner_revision)
             backend = Backend("alignment", settings.vllm_aligner_url, self.client, retry)
             aligner = RemoteAligner(backend, settings.vllm_aligner_model, self.pools[1], spec)
+            self.backends.append(backend)
         elif settings.vllm_aligner_url or settings.aligner:
             log.warning("no word timestamps: the vllm engine needs both ASR_ALIGNER and ASR_VLLM_ALIGNER_URL")
         log.info(
@@ -410,6 +422,10 @@ class VLLMEngine(ChunkedEngine):
 
     def tokenize(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def problems(self, timeout_s: float = 2.0) -> list[str]:
+        """Why the engine cannot answer now: each vLLM server whose /health does not answer 200 (empty: ready)."""
+        return [why for why in (b.probe(timeout_s) for b in self.backends) if why]
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
