@@ -8,6 +8,8 @@ own QwenEngine and Batcher (services/asr) on CUDA in bf16 with the VRAM share en
   * transcription at concurrency 1, 8 and 64 (requests submitted together, batched by the server's batcher):
     wall time, real-time factor (wall / audio seconds) and audio seconds per second;
   * forced alignment (the word-timestamp pass) on a realistic transcript, at the same batch sizes;
+  * with --through-app: the same clips as HTTP requests to the server's Flask app (upload, decoding, batcher,
+    verbose_json with word and segment timestamps; Flask's test client in place of Gunicorn's sockets);
   * with --long-minutes N: one recording of N minutes through the same engine, with and without word timestamps
     (the server cuts it into pieces of ASR_CHUNK_SECONDS, 30 s, decoded together). The server answers a request
     whole (no streaming), so its time to the first segment is its wall time.
@@ -25,7 +27,7 @@ lock as `python3 bench/pins.py asr` lists them (installed --no-deps by bench/run
 only for Japanese/Korean word splitting, resampling and file loading are stubbed when missing).
 
 Usage: python bench/gpu_asr.py [--out DIR] [--seconds 30] [--concurrency 1,8,64] [--gpu-memory-gb 16] [--runs 3]
-                               [--long-minutes 60]
+                               [--long-minutes 60] [--through-app]
 Writes the report as JSON to stdout and to $OUT/gpu_asr.json when OUT is set.
 """
 
@@ -47,11 +49,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services" / "asr" / "src"), str(ROOT / "services" / "common" / "src")]
 
 
-def _stub_optional_modules() -> list[str]:
+def _stub_optional_modules(keep: tuple[str, ...] = ()) -> list[str]:
     """qwen-asr imports these at module level but the bench never uses them (Japanese/Korean tokenization,
     resampling of non-16 kHz input, audio files, PyAV decoding); stub whichever is missing."""
     stubbed = []
     for name in ("nagisa", "librosa", "soundfile", "av"):
+        if name in keep:
+            continue
         try:
             importlib.import_module(name)
         except ImportError:
@@ -93,6 +97,76 @@ def _run_concurrent(fn, n: int) -> float:
     return wall
 
 
+def _save(report: dict) -> str:
+    """The report so far, also written to $OUT/gpu_asr.json (after every section: a run cut short keeps its figures)."""
+    text = json.dumps(report, indent=2)
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "gpu_asr.json").write_text(text + "\n")
+    return text
+
+
+def _wav(samples) -> bytes:
+    """16-bit PCM WAV of float samples, as a client would upload."""
+    import io
+    import wave
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def _through_app(args, settings, engine, audio, timed) -> list[dict]:
+    """The clips as POST /v1/audio/transcriptions to the server's own app (create_app with the loaded engine: its
+    batcher, decoding, limits and formatting; Flask's test client in place of Gunicorn's sockets), each request a
+    WAV upload answered as verbose_json with word and segment timestamps."""
+    from litellm_local_asr.app import create_app
+
+    app = create_app(settings, engine=engine)
+    wav = _wav(audio)
+    out = []
+
+    def request() -> None:
+        import io
+
+        client = app.test_client()
+        r = client.post(
+            "/v1/audio/transcriptions",
+            data={
+                "model": settings.served_model_name,
+                "response_format": "verbose_json",
+                "timestamp_granularities[]": ["word", "segment"],
+                "file": (io.BytesIO(wav), "clip.wav"),
+            },
+            content_type="multipart/form-data",
+        )
+        if r.status_code != 200:
+            raise RuntimeError(f"HTTP {r.status_code}: {r.get_data(as_text=True)[:300]}")
+
+    for c in [int(x) for x in args.concurrency.split(",")]:
+        walls = timed(lambda c=c: _run_concurrent(request, c))
+        wall = statistics.median(walls)
+        out.append(
+            {
+                "concurrency": c,
+                "response_format": "verbose_json",
+                "timestamp_granularities": ["word", "segment"],
+                "wall_seconds": round(wall, 3),
+                "runs_wall_seconds": [round(w, 3) for w in walls],
+                "rtf": round(wall / (c * args.seconds), 5),
+                "audio_seconds_per_second": round(c * args.seconds / wall, 1),
+            }
+        )
+        print(json.dumps({"through_app": out[-1]}), file=sys.stderr)
+    app.extensions["asr"]["batcher"].close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "asr-bench-models")
@@ -104,11 +178,17 @@ def main() -> int:
     parser.add_argument("--skip-align", action="store_true")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each shape (after one untimed)")
     parser.add_argument("--long-minutes", type=float, default=0.0, help="also time one recording this long")
+    parser.add_argument(
+        "--through-app",
+        action="store_true",
+        help="also time the clips as HTTP requests to the server's Flask app (WAV upload, decoding, verbose_json "
+        "with word timestamps); needs PyAV",
+    )
     parser.add_argument("--size", choices=["0.6b", "tiny"], default="0.6b", help="tiny: a CPU dry run of this script")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     args = parser.parse_args()
 
-    stubbed = _stub_optional_modules()
+    stubbed = _stub_optional_modules(keep=("av",) if args.through_app else ())
     import numpy as np
     import torch
 
@@ -200,6 +280,11 @@ def main() -> int:
             }
         )
         print(json.dumps(report["transcription"][-1]), file=sys.stderr)
+        _save(report)
+
+    if args.through_app:
+        report["through_app"] = _through_app(args, settings, engine, audio, timed)
+        _save(report)
 
     if args.long_minutes > 0:
         long_audio = (0.1 * rng.standard_normal(int(args.long_minutes * 60 * 16000))).astype(np.float32)
@@ -222,6 +307,7 @@ def main() -> int:
                 }
             )
             print(json.dumps(report["long_recording"][-1]), file=sys.stderr)
+            _save(report)
 
     aligner = engine.model.forced_aligner
     if aligner is not None:
@@ -247,10 +333,7 @@ def main() -> int:
             )
     report["peak_vram_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None
     batcher.close()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if os.environ.get("OUT"):
-        Path(os.environ["OUT"], "gpu_asr.json").write_text(text + "\n")
+    print(_save(report))
     return 0
 
 

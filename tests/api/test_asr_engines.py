@@ -19,8 +19,8 @@ import struct
 import subprocess
 import wave
 
-import httpx
 import pytest
+import requests
 
 from tests.conftest import ROOT, gateway_env, host_unit, hosts_running, lab_ca, require_lab
 
@@ -28,8 +28,8 @@ pytestmark = pytest.mark.lab
 
 FORMATS = ["json", "text", "srt", "vtt", "verbose_json"]
 # Tries per format until every deployment of the alias has answered it (simple-shuffle: a deployment is missed in
-# 16 tries with probability 2^-16).
-TRIES = 16
+# 24 tries with probability 2^-24).
+TRIES = 24
 
 
 def wav(seconds: float, rate: int = 16000) -> bytes:
@@ -57,15 +57,15 @@ def servers() -> dict[str, dict]:
     return by_engine
 
 
-def post(url: str, data: bytes, headers: dict | None = None, verify: bool | str = True, **form) -> httpx.Response:
+def post(url: str, data: bytes, headers: dict | None = None, verify: bool | str = True, **form) -> requests.Response:
     files = {"file": ("clip.wav", data, "audio/wav")}
     fields = {"model": "asr", **form}
-    return httpx.post(
+    return requests.post(
         f"{url}/v1/audio/transcriptions", data=fields, files=files, headers=headers, timeout=300, verify=verify
     )
 
 
-def check_format(fmt: str, r: httpx.Response) -> None:
+def check_format(fmt: str, r: requests.Response) -> None:
     assert r.status_code == 200, r.text[:500]
     body = r.text
     if fmt == "json":
@@ -83,12 +83,12 @@ def check_format(fmt: str, r: httpx.Response) -> None:
 
 def test_health_names_the_engine(servers: dict[str, dict]) -> None:
     for engine, unit in servers.items():
-        r = httpx.get(unit["url"] + "/health", timeout=10)
+        r = requests.get(unit["url"] + "/health", timeout=10)
         assert r.status_code == 200 and r.json()["engine"] == engine, r.text
     backends = servers["vllm"]["engine_backends"]
     assert {b["unit"] for b in backends.values()} == {"vllm-asr-recognizer", "vllm-asr-aligner"}
     for backend in backends.values():
-        assert httpx.get(backend["url"] + "/health", timeout=10).status_code == 200
+        assert requests.get(backend["url"] + "/health", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
