@@ -50,14 +50,50 @@ def asr_plot(result: dict, out: Path) -> None:
     rows = result["transcription"]
     conc = [r["concurrency"] for r in rows]
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(conc, [r["audio_seconds_per_second"] for r in rows], "o-", label="ASR server (transformers backend)")
+    batch = result.get("max_batch_size", "?")
+    share = result.get("vram_share_gb", "?")
+    label = f"engine + batcher, json (batch {batch}, {share} GB)"
+    ax.plot(conc, [r["audio_seconds_per_second"] for r in rows], "o-", label=label)
+    app = result.get("through_app") or []
+    if app:
+        ax.plot(
+            [r["concurrency"] for r in app],
+            [r["audio_seconds_per_second"] for r in app],
+            "s--",
+            label="through the server's app, verbose_json + word timestamps",
+        )
     ax.axhline(1000, color="red", ls=":", label="target: 1000x real time at 64")
     ax.set_xscale("log", base=2)
     ax.set_xticks(conc, [str(c) for c in conc])
     ax.set_yscale("log")
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("audio seconds per second (x real time)")
-    ax.set_title(f"ASR on {result['device']}, {result['audio_seconds_per_request']:.0f} s clips")
+    ax.set_title(f"ASR, transformers engine, {result['device']}, {result['audio_seconds_per_request']:.0f} s clips")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def asr_engines_plot(result: dict, out: Path) -> None:
+    """The lab's two engines side by side: audio seconds per second at each concurrency, per format."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (engine, fmt), style in zip(
+        sorted({(r["engine"], r["format"]) for r in result["rows"]}), ["o-", "o--", "s-", "s--"], strict=False
+    ):
+        rows = [r for r in result["rows"] if (r["engine"], r["format"]) == (engine, fmt)]
+        ax.plot(
+            [r["concurrency"] for r in rows],
+            [r["audio_seconds_per_second"] for r in rows],
+            style,
+            label=f"{engine} {fmt}",
+        )
+    conc = sorted({r["concurrency"] for r in result["rows"]})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(conc, [str(c) for c in conc])
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("audio seconds per second")
+    ax.set_title(f"ASR engines in the lab (tiny models, CPU), {result['seconds_per_clip']:.0f} s clips")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -91,8 +127,10 @@ def main() -> int:
         out = path.with_suffix(".png")
         if path.name.startswith(("gpu_embed", "cpu_embed")):
             embed_plot(data, f"{data.get('device', 'CPU')} {data.get('dtype', '')}", out)
-        elif path.name.startswith("gpu_asr"):
+        elif path.name.startswith("gpu_asr-"):
             asr_plot(data, out)
+        elif path.name.startswith("cpu_asr_engines"):
+            asr_engines_plot(data, out)
         elif path.name.startswith("gateway"):
             gateway_plot(data, out)
         else:

@@ -166,3 +166,20 @@ def put_secret(name: str, path: str, data: bytes) -> None:
         capture_output=True,
         timeout=60,
     )
+
+
+def run_service_tests(
+    venv: str, service: str, paths: list[str], extra_env: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """pytest of a service's own tests (`paths`, e.g. services/asr/tests) in the venv scripts/deploy built for it,
+    against the working tree's source: the service's src and litellm-local-common's (services/common) on PYTHONPATH."""
+    path = os.pathsep.join([str(ROOT / service / "src"), str(ROOT / "services" / "common" / "src")])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path, **extra_env}
+    return subprocess.run(
+        [str(ROOT / venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *paths],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import struct
-import subprocess
 import wave
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, gateway_env, host_unit, hosts_running, lab_ca, require_lab
+from tests.conftest import ROOT, gateway_env, host_unit, hosts_running, lab_ca, require_lab, run_service_tests
 
 pytestmark = pytest.mark.lab
 
@@ -143,26 +141,15 @@ def test_both_engines_give_the_same_text_and_word_timestamps(servers: dict[str, 
 def test_the_servers_parity_suite_against_the_deployed_vllm_units(servers: dict[str, dict]) -> None:
     """services/asr/tests/test_vllm_parity.py in the lab ASR venv, its vLLM servers being lab-a's units."""
     backends = servers["vllm"]["engine_backends"]
-    python = ROOT / ".venv-labasr" / "bin" / "python"
-    assert python.exists(), ".venv-labasr is missing: scripts/deploy builds it"
+    assert (ROOT / ".venv-labasr" / "bin" / "python").exists(), ".venv-labasr is missing: scripts/deploy builds it"
     env = {
-        **os.environ,
-        "PYTHONDONTWRITEBYTECODE": "1",
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "services/asr/src"), str(ROOT / "services/common/src")]),
         "ASR_TEST_VLLM_ASR_URL": backends["recognizer"]["url"],
         "ASR_TEST_VLLM_ASR_MODEL": backends["recognizer"]["served"],
         "ASR_TEST_VLLM_ALIGNER_URL": backends["aligner"]["url"],
         "ASR_TEST_VLLM_ALIGNER_MODEL": backends["aligner"]["served"],
     }
-    proc = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "services/asr/tests/test_vllm_parity.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = run_service_tests(".venv-labasr", "services/asr", ["services/asr/tests/test_vllm_parity.py"], env)
     print(proc.stdout[-1500:])
     assert proc.returncode == 0 and " passed" in proc.stdout and "skipped" not in proc.stdout, (
         proc.stdout[-5000:] + proc.stderr[-2000:]

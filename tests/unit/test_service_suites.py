@@ -10,11 +10,10 @@ that scripts/deploy builds for it (scripts/common.sh), against the working tree'
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_service_tests
 
 SUITES = {
     "asr": (".venv-labasr", "services/asr", {"HF_HUB_OFFLINE": "1"}),
@@ -31,16 +30,6 @@ def test_service_suite(name: str) -> None:
         if os.environ.get("LITELLM_LOCAL_REQUIRE_LAB"):
             pytest.fail(f"{venv} is missing: scripts/test builds it")
         pytest.skip(f"{venv} is missing (scripts/test builds it)")
-    # The service's source and litellm-local-common's (services/common), which every service imports.
-    path = os.pathsep.join([str(ROOT / service / "src"), str(ROOT / "services" / "common" / "src")])
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path, **extra_env}
-    proc = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{service}/tests"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = run_service_tests(venv, service, [f"{service}/tests"], extra_env)
     print(proc.stdout[-2000:])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]

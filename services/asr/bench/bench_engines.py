@@ -2,19 +2,23 @@
 """A small benchmark of the two engines through the whole server (decoding, runner, engine, formatting).
 
 N clients post N different clips of --seconds each at once (N from --concurrency), json (no timestamps) and
-verbose_json with word timestamps; after one warm-up round, each point is the median of --repeats rounds of the
-wall time until the last answer. The transformers engine runs in this process (float32 on CPU); the vllm engine
-talks to the servers at --asr-url and --aligner-url (docs/asr.md, "The vllm engine", has lab commands for both).
+verbose_json with word timestamps; each shape (engine, format, N) is run once untimed, then each point is the median
+of --repeats rounds of the wall time until the last answer (every round's figure is kept in --json). The
+transformers engine runs in this process (float32 on CPU); the vllm engine talks to the servers at --asr-url and
+--aligner-url (docs/asr.md, "The vllm engine", has lab commands for both).
 
 Run from services/asr with the ASR venv (qwen-asr installed):
     PYTHONPATH=src:../common/src python bench/bench_engines.py --asr-url http://127.0.0.1:18301 --aligner-url http://127.0.0.1:18302
-Without the URLs only the transformers engine runs.
+Without the URLs only the transformers engine runs. In the deployed lab the vllm engine's servers are lab-a's units:
+    --asr-url http://10.77.0.11:8105 --aligner-url http://10.77.0.11:8106 \\
+    --json ../../docs/bench/cpu_asr_engines-lab.json
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import statistics
 import sys
@@ -92,6 +96,7 @@ def main() -> int:
     parser.add_argument(
         "--max-batch-size", type=int, default=8, help="the transformers engine's batch (ASR_MAX_BATCH_SIZE)"
     )
+    parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
 
     common = {
@@ -106,6 +111,7 @@ def main() -> int:
     }
     engines = [e for e in args.engines if e == "transformers" or (args.asr_url and args.aligner_url)]
     clips = [clip(args.seconds, seed) for seed in range(max(args.concurrency))]
+    rows: list[dict] = []
     print(f"{args.seconds:g}-s clips, median of {args.repeats} after a warm-up; wall s (audio s per wall s)")
     print(f"{'engine':13} {'format':13}" + "".join(f"{'x' + str(n):>16}" for n in args.concurrency))
     for name in engines:
@@ -121,13 +127,43 @@ def main() -> int:
             }
         app = create_app(Settings(**common, **extra))
         for fmt in args.formats:
-            one_round(app, clips[:8], fmt)  # warm-up
             cells = []
             for n in args.concurrency:
-                wall = statistics.median(one_round(app, clips[:n], fmt) for _ in range(args.repeats))
+                one_round(app, clips[:n], fmt)  # this shape, untimed
+                walls = [one_round(app, clips[:n], fmt) for _ in range(args.repeats)]
+                wall = statistics.median(walls)
                 cells.append(f"{wall:7.2f} ({n * args.seconds / wall:5.1f})")
+                rows.append(
+                    {
+                        "engine": name,
+                        "format": fmt,
+                        "concurrency": n,
+                        "wall_seconds": round(wall, 3),
+                        "runs_wall_seconds": [round(w, 3) for w in walls],
+                        "audio_seconds_per_second": round(n * args.seconds / wall, 2),
+                    }
+                )
             print(f"{name:13} {fmt:13}" + "".join(f"{c:>16}" for c in cells), flush=True)
         app.extensions["asr"]["batcher"].close()
+    ratios = {
+        f"{r['format']} x{r['concurrency']}": round(r["wall_seconds"] / v["wall_seconds"], 2)
+        for r in rows
+        for v in rows
+        if r["engine"] == "transformers"
+        and v["engine"] == "vllm"
+        and (r["format"], r["concurrency"]) == (v["format"], v["concurrency"])
+    }
+    if ratios:
+        print("vllm speed-up over transformers (wall ratio): " + ", ".join(f"{k}: {x}x" for k, x in ratios.items()))
+    if args.json:
+        report = {
+            "seconds_per_clip": args.seconds,
+            "repeats": args.repeats,
+            "transformers_max_batch_size": args.max_batch_size,
+            "rows": rows,
+            "vllm_speedup": ratios,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
