@@ -8,7 +8,17 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_ca_on, lab_host, lab_inventory, require_lab
+from tests.conftest import (
+    ROOT,
+    gateway_base,
+    group_hosts,
+    hostvars,
+    lab_ca_on,
+    lab_host,
+    lab_inventory,
+    require_lab,
+)
+from tests.conftest import host_units as catalogue_units
 
 pytestmark = pytest.mark.lab
 
@@ -146,14 +156,14 @@ def test_gateway_and_edge_unit_hardening_properties(host_name: str, unit: str) -
 
 
 def backends() -> list[tuple[str, int]]:
-    """(address, port) of every backend, from the gateway's generated config."""
-    gateway = group_hosts("gateway")[0]
-    config = yaml.safe_load(lab_host(gateway).file("/etc/litellm-local/litellm.yaml").content_string)
-    found = set()
-    for model in config["model_list"]:
-        hostport = model["litellm_params"]["api_base"].split("//", 1)[1].split("/", 1)[0]
-        host, port = hostport.rsplit(":", 1)
-        found.add((host, int(port)))
+    """(address, port) of every backend unit (exposure `backend` in the catalogue: those behind the gateway's aliases
+    and those only another service calls, such as the ASR engine's vLLM units), on every host."""
+    found = {
+        (address(name), int(u["port"]))
+        for name in all_hosts()
+        for u in catalogue_units(name)
+        if u["exposure"] == "backend"
+    }
     return sorted(found)
 
 
