@@ -10,7 +10,6 @@ import openai
 import pytest
 
 from tests.api.conftest import png_data_url
-from tests.conftest import group_hosts, lab_host, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -135,23 +134,3 @@ def test_bad_embedding_input_is_a_clear_400(client: openai.OpenAI, bad_input: li
     with pytest.raises(openai.BadRequestError) as err:
         client.embeddings.create(model="embedding", input=bad_input, encoding_format="float")  # type: ignore[arg-type]
     assert err.value.status_code == 400
-
-
-def test_ocr_starts_after_completions_is_ready() -> None:
-    """On one GPU models load one at a time: vllm-ocr is ordered after vllm-completions and starts only once
-    vllm-completions answers /health (its unit becomes active through the ExecStartPost readiness gate)."""
-    require_lab()
-    host = lab_host(group_hosts("blackwell")[0])
-    after = host.check_output("systemctl show -p After --value vllm-ocr")
-    assert "vllm-completions.service" in after.split()
-    host.run("systemctl restart vllm-completions vllm-ocr")  # one transaction: systemd applies the ordering
-
-    def stamp(unit: str, prop: str) -> int:
-        return int(host.check_output(f"systemctl show -p {prop} --value {unit}"))
-
-    ready = stamp("vllm-completions", "ActiveEnterTimestampMonotonic")
-    started = stamp("vllm-ocr", "InactiveExitTimestampMonotonic")
-    assert host.service("vllm-completions").is_running and host.service("vllm-ocr").is_running
-    assert 0 < ready <= started, f"vllm-ocr started at {started}, before vllm-completions was ready at {ready}"
-    journal = host.check_output("journalctl -b -o cat -u vllm-completions -u vllm-ocr --since '-15min' --no-pager")
-    assert "wait-healthy: http" in journal
