@@ -12,13 +12,13 @@ from tests.conftest import (
     ROOT,
     gateway_base,
     group_hosts,
+    host_units,
     hostvars,
     lab_ca_on,
     lab_host,
     lab_inventory,
     require_lab,
 )
-from tests.conftest import host_units as catalogue_units
 
 pytestmark = pytest.mark.lab
 
@@ -42,7 +42,7 @@ def address(host: str) -> str:
     return hostvars(host)["ansible_host"]
 
 
-def host_units(host: str) -> list[str]:
+def running_units(host: str) -> list[str]:
     """The litellm_local services of a host (what litellm-local.target wants), plus Prometheus where it runs."""
     h = lab_host(host)
     wants = h.check_output("systemctl show -p Wants --value litellm-local.target").split()
@@ -63,7 +63,7 @@ def test_every_unit_scores_within_its_threshold() -> None:
     over = []
     for name in all_hosts():
         h = lab_host(name)
-        for unit in host_units(name):
+        for unit in running_units(name):
             gpu = "nvidia" in h.check_output(f"systemctl show -p DeviceAllow --value {unit}")
             limit = GPU_THRESHOLD if gpu else CPU_THRESHOLD
             value = score(h, unit)
@@ -79,7 +79,7 @@ def backend_units() -> list[tuple[str, str]]:
     # Not here: the gateway and the edge (checked below) and Debian's Prometheus units, which keep the package's own
     # unit with roles/monitoring's drop-in (their exposure and caps are the two tests above).
     front = ("litellm.service", "litellm-edge.service")
-    return [(h, u) for h in all_hosts() for u in host_units(h) if u not in front and not u.startswith("prometheus")]
+    return [(h, u) for h in all_hosts() for u in running_units(h) if u not in front and not u.startswith("prometheus")]
 
 
 @pytest.mark.parametrize(("host_name", "unit"), backend_units())
@@ -119,7 +119,7 @@ def test_backend_unit_hardening_properties(host_name: str, unit: str) -> None:
 @pytest.mark.parametrize("host_name", all_hosts() if lab_inventory() else ["(no lab)"])
 def test_every_unit_has_memory_and_task_caps(host_name: str) -> None:
     h = lab_host(host_name)
-    for unit in host_units(host_name):
+    for unit in running_units(host_name):
         props = h.service(unit.removesuffix(".service")).systemd_properties
         print(
             f"{host_name}/{unit}: MemoryHigh={props.get('MemoryHigh')} MemoryMax={props.get('MemoryMax')} "
@@ -160,10 +160,7 @@ def backends() -> list[tuple[str, int]]:
     """(address, port) of every backend unit (exposure `backend` in the catalogue: those behind the gateway's aliases
     and those only another service calls, such as the ASR engine's vLLM units), on every host."""
     found = {
-        (address(name), int(u["port"]))
-        for name in all_hosts()
-        for u in catalogue_units(name)
-        if u["exposure"] == "backend"
+        (address(name), int(u["port"])) for name in all_hosts() for u in host_units(name) if u["exposure"] == "backend"
     }
     return sorted(found)
 
