@@ -20,7 +20,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 setup_control_node() {
   [[ $(id -u) -eq 0 ]] || die "run as root: the lab boots systemd-nspawn containers (sudo $0)"
   local missing=()
-  for pkg in systemd-container debootstrap nftables iproute2 openssh-client python3-venv espeak-ng; do
+  # chromium and its driver: the web UI's browser test (tests/ui).
+  for pkg in systemd-container debootstrap nftables iproute2 openssh-client python3-venv espeak-ng chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
@@ -95,26 +96,51 @@ build_gateway_test_venv() {
   if [[ ! -x $GATEWAY_VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
     log "installing the gateway's pinned dependencies into .venv-gateway (for its plug-ins' tests)"
     python3 -m venv "$GATEWAY_VENV"
+    "$GATEWAY_VENV/bin/pip" install -q "$(grep -E '^pip==' "$ROOT/requirements/control.txt")"
     "$GATEWAY_VENV/bin/pip" install -q -r "$lock"
     "$GATEWAY_VENV/bin/pip" install -q "$(grep -E '^pytest==' "$ROOT/requirements/control.txt")"
     echo "$want" >"$stamp"
   fi
 }
 
-# The gateway's master key for the lab: generated once, kept out of git and readable by root only.
+# The lab's secrets, kept out of git and readable by root only: the gateway's master key and the named client keys
+# of the lab (litellm_local_clients): `tests` (the suite's own), `prometheus` (reads /metrics), `open-webui` (the web
+# UI, forwarding its users), and `rate-a`/`rate-b` with a small budget each (the per-client limit tests); the web UI's
+# first admin. Generated once; what an older file lacks is added, what is there is kept.
 ensure_lab_secrets() {
-  if [[ ! -s $LAB_SECRETS ]]; then
-    mkdir -p "$(dirname "$LAB_SECRETS")"
-    (umask 077 && printf 'litellm_master_key: sk-lab-%s\n' "$(python3 -c 'import secrets; print(secrets.token_hex(24))')" >"$LAB_SECRETS")
-  fi
+  mkdir -p "$(dirname "$LAB_SECRETS")"
+  (umask 077 && "$VENV/bin/python" - "$LAB_SECRETS" <<'PY'
+import secrets, sys, yaml
+from pathlib import Path
+path = Path(sys.argv[1])
+data = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+data.setdefault("litellm_master_key", f"sk-lab-{secrets.token_hex(24)}")
+wanted = [
+    {"name": "tests", "requests_per_second": 50, "burst": 200},
+    {"name": "prometheus", "metrics": True},
+    {"name": "open-webui", "user_header": "X-OpenWebUI-User-Email"},
+    {"name": "rate-a", "requests_per_second": 1, "burst": 2},
+    {"name": "rate-b", "requests_per_second": 1, "burst": 2},
+]
+clients = data.setdefault("litellm_local_clients", [])
+have = {c["name"] for c in clients}
+clients += [{**c, "key": f"sk-lab-{c['name']}-{secrets.token_hex(20)}"} for c in wanted if c["name"] not in have]
+# The web UI's first admin (roles/open_webui).
+data.setdefault("open_webui_admin_email", "admin@lab.test")
+data.setdefault("open_webui_admin_password", f"lab-{secrets.token_urlsafe(18)}")
+path.write_text(yaml.safe_dump(data, sort_keys=False))
+PY
+  )
 }
 
-# Print the OPENAI_* lines for the lab gateway (the first host of the gateway group, through its TLS edge) and the CA
-# that verifies it (SSL_CERT_FILE: read by the OpenAI Python client, httpx, urllib and curl's OpenSSL builds).
+# Print the OPENAI_* lines for the lab gateway (the first host of the gateway group, through its TLS edge, with the
+# `tests` client's key) and the CA that verifies it (SSL_CERT_FILE: read by the OpenAI Python client, httpx, urllib
+# and curl's OpenSSL builds).
 lab_gateway_env() {
   "$VENV/bin/python" - "$LAB_SECRETS" "$ROOT/.pki/ca.crt" <<'PY'
 import json, subprocess, sys, yaml
-key = yaml.safe_load(open(sys.argv[1]))["litellm_master_key"]
+clients = yaml.safe_load(open(sys.argv[1]))["litellm_local_clients"]
+key = next(c["key"] for c in clients if c["name"] == "tests")
 inv = json.loads(subprocess.run(["ansible-inventory", "-i", "inventory/lab.yml", "--list"],
                                 check=True, capture_output=True, text=True).stdout)
 host = inv["gateway"]["hosts"][0]

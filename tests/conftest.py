@@ -117,6 +117,32 @@ def gateway_env() -> dict[str, str]:
 
 
 GATEWAY_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "SSL_CERT_FILE")
+LAB_SECRETS = ROOT / ".lab" / "secrets.yml"
+
+
+def lab_playbook(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    """ansible-playbook against the lab with its secrets (`args`: extra options, then the playbook)."""
+    cmd = ["ansible-playbook", "-i", str(LAB_INVENTORY), "-e", f"@{LAB_SECRETS}", *args]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def lab_secrets() -> dict:
+    """The lab's vault (scripts/common.sh, ensure_lab_secrets): litellm_master_key and litellm_local_clients."""
+    import yaml
+
+    require_lab()
+    return yaml.safe_load(LAB_SECRETS.read_text())
+
+
+def client_key(name: str) -> str:
+    """The key of the lab client `name` (tests, prometheus, open-webui, rate-a, rate-b)."""
+    return next(c["key"] for c in lab_secrets()["litellm_local_clients"] if c["name"] == name)
+
+
+def master_key() -> str:
+    """The gateway's own key: the edge refuses it; only processes on the gateway host use it, on loopback."""
+    return lab_secrets()["litellm_master_key"]
 
 
 def gateway_base() -> str:

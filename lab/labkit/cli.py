@@ -25,12 +25,13 @@ from .machines import (
     machine_dir,
     reattach_veth,
     start_host,
+    stop_host,
 )
 from .network import ensure_bridge, ensure_forwarding, teardown_network
 from .rootfs import ensure_base, guest_path, provision_host, write_guest_file
 from .sources import nameservers, read_pip_sources
-from .ssh import ensure_ssh_key, ssh_command, ssh_run, system_state, wait_for_host
-from .system import LabError, ensure_dirs, ensure_tools, lab_lock, remove_tree, require_root, say, write_file
+from .ssh import BootStuck, ensure_ssh_key, ssh_command, ssh_run, system_state, wait_for_host
+from .system import LabError, ensure_dirs, ensure_tools, lab_lock, remove_tree, require_root, say, warn, write_file
 
 
 def lab_context(hosts: list[Host]) -> LabContext:
@@ -64,7 +65,17 @@ def bring_up(hosts: list[Host], ctx: LabContext, timeout: float) -> None:
     failures = []
     for host in hosts:
         try:
-            state = wait_for_host(host, timeout)
+            try:
+                state = wait_for_host(host, timeout)
+            except BootStuck as exc:
+                if host not in started:
+                    raise
+                # A first boot that hangs on a job is rare and not the host's fault; boot it once more, loudly.
+                warn(f"{exc}\n{host.name}: stopping it and booting it once more")
+                stop_host(host)
+                configure_host(host, ctx)
+                start_host(host, ctx)
+                state = wait_for_host(host, timeout)
             say(f"{host.name}: {state}")
             if host in started and not any(guest_path(machine_dir(host), "/var/lib/apt/lists").glob("*_Packages")):
                 # Like any installed Debian host, a lab host has apt package lists (the base image drops them).

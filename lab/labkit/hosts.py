@@ -38,13 +38,21 @@ def lab_hosts(count: int) -> list[Host]:
 
 
 def group_members(hosts: Sequence[Host]) -> dict[str, list[str]]:
-    """Ansible groups: lab-a is blackwell+gateway, lab-b embedding+monitoring and an ASR replica on the other engine
-    (host_vars); further hosts alternate blackwell/embedding."""
-    groups: dict[str, list[str]] = {"blackwell": [], "embedding": [], "asr": [], "gateway": [], "monitoring": []}
+    """Ansible groups: lab-a is blackwell+gateway+webui, lab-b embedding+monitoring and an ASR replica on the other
+    engine (host_vars); further hosts alternate blackwell/embedding."""
+    groups: dict[str, list[str]] = {
+        "blackwell": [],
+        "embedding": [],
+        "asr": [],
+        "gateway": [],
+        "webui": [],
+        "monitoring": [],
+    }
     for index, host in enumerate(hosts):
         if index == 0:
             groups["blackwell"].append(host.name)
             groups["gateway"].append(host.name)
+            groups["webui"].append(host.name)
         elif index == 1:
             groups["embedding"].append(host.name)
             groups["monitoring"].append(host.name)

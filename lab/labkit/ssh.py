@@ -33,8 +33,18 @@ def ssh_run(host: Host, remote: str, timeout: float) -> subprocess.CompletedProc
     return run([*ssh_command(host), remote], check=False, timeout=max(timeout, 1))
 
 
+BOOTING_STATES = ("initializing", "starting")
+
+
+class BootStuck(LabError):
+    """The host answers ssh but its systemd has not finished booting by the deadline."""
+
+
 def wait_for_host(host: Host, timeout: float) -> str:
-    """Wait until `host` answers ssh and its systemd has finished booting; return the system state."""
+    """Wait until `host` answers ssh and its systemd has finished booting; return the system state.
+
+    The state is polled with short ssh calls (one long `is-system-running --wait` hangs with its connection); a boot
+    that has not finished by the deadline is reported with the jobs systemd is still waiting for."""
     deadline = time.monotonic() + timeout
     log = LOGS_DIR / f"{host.name}.log"
     while True:
@@ -45,8 +55,17 @@ def wait_for_host(host: Host, timeout: float) -> str:
         if time.monotonic() > deadline:
             raise LabError(f"{host.name}: ssh root@{host.address} no answer within {timeout:.0f}s; {log_tail(log)}")
         time.sleep(2)
-    remaining = max(deadline - time.monotonic(), 10)
-    state = ssh_run(host, "systemctl is-system-running --wait", timeout=remaining).stdout.strip() or "unknown"
+    while True:
+        state = system_state(host)
+        if state not in BOOTING_STATES and state != "timeout" and not state.startswith("ssh failed"):
+            break
+        if time.monotonic() > deadline:
+            jobs = ssh_run(host, "systemctl list-jobs --no-legend --plain", timeout=15).stdout.strip() or "(none)"
+            raise BootStuck(
+                f"{host.name}: systemd still {state!r} after {timeout:.0f}s; the jobs it waits for:\n{jobs}\n"
+                f"{log_tail(log)}"
+            )
+        time.sleep(2)
     if state == "degraded":
         failed = ssh_run(host, "systemctl --failed --no-legend --plain", timeout=15).stdout.strip()
         warn(f"{host.name}: systemd is degraded; failed units:\n{failed}")

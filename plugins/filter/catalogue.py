@@ -88,6 +88,20 @@ KINDS: dict[str, Kind] = {
         modes=("",),
         scheme="https",
     ),
+    # The web UI (roles/open_webui): clients reach it at `port` through the edge's TLS (so its url and health are
+    # the edge's), the process itself listens on loopback at listen_port.
+    "webui": _kind(
+        "{name}",
+        "open_webui",
+        "open-webui",
+        "open-webui",
+        health="/ready",
+        metrics="",
+        gpu=False,
+        exposure="client",
+        modes=("",),
+        scheme="https",
+    ),
 }
 
 # How the gateway reaches a mode: LiteLLM's provider prefix and the OpenAI parameters it passes on.
@@ -221,8 +235,17 @@ def _unit(service: Mapping[str, Any], address: str, profile: str) -> dict[str, A
         "hf_home": f"{state_dir}/hf" if kind.gpu else "",
     }
     unit["url"] = f"{unit['scheme']}://{unit['address']}:{port}"
-    if kind_name == "edge":
+    if kind_name in {"edge", "webui"}:
         unit["ca_file"] = str(service.get("ca_file") or EDGE_CA_FILE)
+    if kind_name == "webui":
+        try:
+            listen_port = int(service.get("listen_port", 0))
+        except (TypeError, ValueError):
+            listen_port = 0
+        if not 1024 <= listen_port <= 65535 or listen_port == port:
+            _fail(service, "listen_port (where the UI itself listens, on loopback) must be 1024-65535 and not its port")
+        unit["listen_port"] = listen_port
+        unit["listen_url"] = f"http://127.0.0.1:{listen_port}"
     if kind_name == "asr":
         unit["engine"] = engine
         wanted = service.get("engine_services") or {}
@@ -274,15 +297,23 @@ def catalogue(
         if groups.isdisjoint(wanted) or not _truthy(service.get("enabled", True)):
             continue
         units.append(_unit(service, str(address), str(profile)))
+    if any(u["kind"] == "webui" for u in units) and not any(u["kind"] == "edge" for u in units):
+        raise AnsibleFilterError(
+            "litellm_local_services: the web UI runs behind the gateway's TLS edge, on a gateway host: put the hosts "
+            f"of its group in the gateway group too (this host's groups: {', '.join(sorted(groups))})"
+        )
     for key in ("unit", "port"):
         seen: dict[Any, str] = {}
         for u in units:
-            if u[key] in seen:
-                raise AnsibleFilterError(
-                    f"litellm_local_services: {seen[u[key]]} and {u['name']} would both have {key} {u[key]} on a host "
-                    f"of {', '.join(sorted(groups))}. Give one of them another {'name' if key == 'unit' else key}."
-                )
-            seen[u[key]] = u["name"]
+            ports = [u[key]] + ([u["listen_port"]] if key == "port" and u["kind"] == "webui" else [])
+            for value in ports:
+                if value in seen:
+                    raise AnsibleFilterError(
+                        f"litellm_local_services: {seen[value]} and {u['name']} would both have {key} {value} on a "
+                        f"host of {', '.join(sorted(groups))}. Give one of them another "
+                        f"{'name' if key == 'unit' else key}."
+                    )
+                seen[value] = u["name"]
     _engine_backends(units)
     return units
 

@@ -1,5 +1,6 @@
 """Authentication at the gateway (issue 7): no key and a wrong key get 401 with an OpenAI error body and never reach
-a backend; /metrics and the admin routes need the key."""
+a backend; /metrics needs a metrics client's key and the admin routes are closed. The named client keys (issue 16):
+tests/api/test_clients.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import ROOT, gateway_base, group_hosts, lab_host, require_lab
+from tests.conftest import client_key, gateway_base, group_hosts, lab_host, master_key, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -41,8 +42,7 @@ ADMIN = [
 @pytest.fixture(scope="module")
 def gateway() -> tuple[str, str]:
     require_lab()
-    key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
-    return gateway_base(), key
+    return gateway_base(), client_key("tests")
 
 
 def call(method: str, url: str, body: dict | None, auth: str | None) -> tuple[int, bytes]:
@@ -119,14 +119,16 @@ def test_admin_routes_are_closed_at_the_edge_with_or_without_the_key(gateway, me
         assert json.loads(raw)["error"]["code"] == "unknown_url"
 
 
-def test_metrics_need_the_key(gateway) -> None:
-    base, _ = gateway
-    for auth in (None, WRONG):
-        status, raw = call("GET", base + "/metrics", None, auth)
-        assert status == 401, f"/metrics with {auth!r}: {status} {raw[:200]!r}"
-
-
-def test_metrics_with_the_key(gateway) -> None:
+def test_metrics_need_a_metrics_clients_key(gateway) -> None:
     base, key = gateway
+    for auth in (None, WRONG, master_key()):
+        status, raw = call("GET", base + "/metrics", None, auth)
+        assert status == 401, f"/metrics with {'the master key' if auth == master_key() else repr(auth)}: {status}"
     status, raw = call("GET", base + "/metrics", None, key)
+    assert status == 403 and json.loads(raw)["error"]["code"] == "forbidden", (status, raw[:200])
+
+
+def test_metrics_with_a_metrics_clients_key(gateway) -> None:
+    base, _ = gateway
+    status, raw = call("GET", base + "/metrics", None, client_key("prometheus"))
     assert status == 200 and b"litellm" in raw

@@ -9,10 +9,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-import yaml
 
 from tests.api import openai_schema
-from tests.conftest import ROOT, gateway_base, group_hosts, hostvars, lab_inventory, require_lab
+from tests.conftest import client_key, gateway_base, group_hosts, hostvars, lab_inventory, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -107,7 +106,7 @@ TRANSCRIPTION = [
 
 
 def gateway_target() -> tuple[str, str, dict[str, str]]:
-    key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
+    key = client_key("tests")
     base = gateway_base()
     return base, key, {"chat": "completions", "ocr": "ocr", "embedding": "embedding", "asr": "asr"}
 

@@ -3,17 +3,31 @@ pinned revisions from a local mirror (idempotent) and refuses to fill the disk."
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shutil
+import ssl
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, host_units, lab_host, require_lab
+from tests.conftest import (
+    ROOT,
+    client_key,
+    gateway_base,
+    group_hosts,
+    host_units,
+    lab_ca,
+    lab_host,
+    lab_playbook,
+    require_lab,
+)
 from tests.infra.test_operations import units_by_host
 
 RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=\d+", re.M)
@@ -31,9 +45,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 def playbook(name: str, *extra: str, check: bool = True) -> tuple[subprocess.CompletedProcess, dict[str, int]]:
-    cmd = ["ansible-playbook", "-i", str(LAB_INVENTORY), "-e", f"@{ROOT / '.lab' / 'secrets.yml'}", name, *extra]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    proc = lab_playbook(*extra, name, timeout=900)
     if check:
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     return proc, {m["host"]: int(m["changed"]) for m in RECAP.finditer(proc.stdout)}
@@ -53,6 +65,46 @@ def test_status_prints_a_row_per_service_and_changes_nothing() -> None:
     assert found == expected, proc.stdout[-4000:]
     for line in rows:
         assert "active/running" in line and " 200 " in line, line
+
+
+def prometheus_requests(end_user: str) -> float:
+    """Requests of `end_user` in Prometheus (its host's loopback), summed over aliases."""
+    query = urllib.parse.quote(f'sum(litellm_proxy_total_requests_metric_total{{end_user="{end_user}"}})')
+    out = lab_host(group_hosts("monitoring")[0]).check_output(
+        f"curl -s -m 10 'http://127.0.0.1:9090/api/v1/query?query={query}'"
+    )
+    result = json.loads(out)["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_usage_prints_requests_per_client_by_name() -> None:
+    """Requests of two clients, scraped by Prometheus, then the usage table: each client by name with its count."""
+    base = gateway_base()
+    context = ssl.create_default_context(cafile=lab_ca())
+    sent = {"tests": 0, "rate-b": 0}
+    before = {name: prometheus_requests(name) for name in sent}
+    for name, count in (("tests", 3), ("rate-b", 2)):
+        for _ in range(count):
+            body = json.dumps({"model": "embedding", "input": "usage"}).encode()
+            request = urllib.request.Request(
+                f"{base}/v1/embeddings",
+                data=body,
+                headers={"Authorization": f"Bearer {client_key(name)}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60, context=context) as response:
+                assert response.status == 200
+            sent[name] += 1
+            time.sleep(1.1)  # rate-b: one request a second
+    deadline = time.monotonic() + 90
+    while any(prometheus_requests(n) < before[n] + c for n, c in sent.items()) and time.monotonic() < deadline:
+        time.sleep(3)
+    proc, changed = playbook("playbooks/usage.yml", "-e", "usage_range=2h")
+    assert set(changed.values()) == {0}, changed
+    table = [line.strip().strip('",') for line in proc.stdout.splitlines() if re.match(r'^\s+"(tests|rate-b)\s', line)]
+    print("\n".join(table))
+    rows = {tuple(line.split()[:2]): int(line.split()[2]) for line in table}
+    assert rows.get(("tests", "embedding"), 0) >= sent["tests"], table
+    assert rows.get(("rate-b", "embedding"), 0) >= sent["rate-b"], table
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ leaves the running service and its venv untouched; going back to the old pins re
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from tests.conftest import LAB_INVENTORY, ROOT, group_hosts, lab_host, require_lab
+from tests.conftest import group_hosts, lab_host, lab_playbook, require_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 VENV = "/opt/litellm-local/venvs/litellm"
@@ -21,18 +20,7 @@ TOMLI_W = [
 
 
 def gateway_play(extra: list[str]) -> subprocess.CompletedProcess:
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        str(LAB_INVENTORY),
-        "-e",
-        f"@{ROOT / '.lab' / 'secrets.yml'}",
-        "-e",
-        json.dumps({"litellm_extra_requirements": extra}),
-        "playbooks/gateway.yml",
-    ]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1200)
+    return lab_playbook("-e", json.dumps({"litellm_extra_requirements": extra}), "playbooks/gateway.yml")
 
 
 def task_output(stdout: str, task: str) -> str:

@@ -19,6 +19,7 @@ import yaml
 
 from tests.conftest import (
     ROOT,
+    client_key,
     gateway_base,
     group_hosts,
     host_unit,
@@ -26,6 +27,7 @@ from tests.conftest import (
     lab_ca_on,
     lab_host,
     lab_inventory,
+    master_key,
     put_secret,
     require_lab,
 )
@@ -73,11 +75,6 @@ def health_url(host_name: str, unit: str) -> str:
     """The unit's readiness URL, read from its own ExecStartPost (wait-healthy URL ...)."""
     text = lab_host(host_name).check_output(f"systemctl show -p ExecStartPost --value {unit}")
     return next(word for word in text.split() if word.startswith("http"))
-
-
-def gateway_env() -> tuple[str, str]:
-    key = yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
-    return gateway_base(), key
 
 
 def recovery_limit(host, unit: str) -> float:
@@ -144,14 +141,14 @@ def embedding_request(base: str, key: str, i: int) -> int:
         return 0
 
 
-def wait_until_the_gateway_routes_to(bases: list[str], key: str) -> None:
+def wait_until_the_gateway_routes_to(bases: list[str]) -> None:
     """The drill's premise: both replicas in the gateway's rotation. A replica killed or restarted by an earlier drill
     answers its /health again before the gateway's background health check (every few seconds) takes it back."""
     deadline = time.monotonic() + 120
     gateway = lab_host(group_hosts("gateway")[0])
     port = host_unit(group_hosts("gateway")[0], "litellm")["port"]
     header = "/root/litellm-local-drill-auth-header"
-    put_secret(group_hosts("gateway")[0], header, f"Authorization: Bearer {key}".encode())
+    put_secret(group_hosts("gateway")[0], header, f"Authorization: Bearer {master_key()}".encode())
     while True:
         # LiteLLM's /health is an admin route, closed at the edge: asked on the gateway host, on loopback.
         out = gateway.run(f"curl -s -m 60 -H @{header} http://127.0.0.1:{port}/health")
@@ -185,8 +182,9 @@ def test_one_replica_killed_under_load_costs_no_request() -> None:
     if len(served) < 2:
         pytest.skip(f"the embedding alias has {len(served)} running replica(s) of {len(bases)}; the drill needs two")
     victim_host, victim = served[-1]
-    base, key = gateway_env()
-    wait_until_the_gateway_routes_to(bases, key)
+    # Through the edge, as a client would: with a client's key (the edge refuses the gateway's own).
+    base, key = gateway_base(), client_key("tests")
+    wait_until_the_gateway_routes_to(bases)
     statuses: list[int] = []
     lock = threading.Lock()
     killed = threading.Event()

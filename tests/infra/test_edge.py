@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    client_key,
     gateway_base,
     gateway_env,
     group_hosts,
@@ -42,7 +43,8 @@ pytestmark = pytest.mark.lab
 
 PROBE = Path(__file__).with_name("edge_probe.py")
 REMOTE_DIR = "/root/litellm-local-edge-tests"
-KEY_FILE = f"{REMOTE_DIR}/key"  # the gateway's key on the client host: a 0600 file, never on a command line
+KEY_FILE = f"{REMOTE_DIR}/key"  # the tests client's key on the client host: a 0600 file, never on a command line
+METRICS_KEY_FILE = f"{REMOTE_DIR}/metrics-key"  # the prometheus client's (metrics: true)
 CANARY_ADDRESS = "10.77.0.1"  # the control node on the lab bridge: every lab unit may reach it
 
 
@@ -78,7 +80,12 @@ def client():
     put_file(host, f"{REMOTE_DIR}/ca.crt", ca.encode())
     put_file(host, f"{REMOTE_DIR}/edge_probe.py", PROBE.read_bytes())
     put_secret(client_host_name(), KEY_FILE, key().encode())
-    put_secret(client_host_name(), f"{REMOTE_DIR}/auth-header", f"Authorization: Bearer {key()}".encode())
+    put_secret(client_host_name(), METRICS_KEY_FILE, client_key("prometheus").encode())
+    put_secret(
+        client_host_name(),
+        f"{REMOTE_DIR}/metrics-auth-header",
+        f"Authorization: Bearer {client_key('prometheus')}".encode(),
+    )
     return host
 
 
@@ -270,9 +277,11 @@ def test_requests_without_a_key_create_no_metric_series() -> None:
         probe("request", "POST", base() + "/v1/chat/completions", "--json", body)
         probe("request", "GET", base() + f"/{marker}/{i}")
         probe("request", "POST", base() + "/v1/embeddings", "--key", f"sk-{marker}{i:040d}", "--json", body)
-    metrics = probe("request", "GET", base() + "/metrics", "--key-file", KEY_FILE)
+    metrics = probe("request", "GET", base() + "/metrics", "--key-file", METRICS_KEY_FILE)
     assert metrics["status"] == 200
-    full = client().check_output(f"curl -s --cacert {REMOTE_DIR}/ca.crt -H @{REMOTE_DIR}/auth-header {base()}/metrics")
+    full = client().check_output(
+        f"curl -s --cacert {REMOTE_DIR}/ca.crt -H @{REMOTE_DIR}/metrics-auth-header {base()}/metrics"
+    )
     assert marker not in full, "unauthenticated requests left series in the gateway's metrics"
 
 
@@ -629,7 +638,10 @@ def edge_setting(name: str) -> int:
 
 def test_a_client_over_its_request_rate_gets_429_in_openai_shape() -> None:
     burst = int(
-        lab_host(gateway_host()).check_output("grep -oP '(?<=burst=)[0-9]+' /etc/litellm-local/edge/nginx.conf")
+        # The first limit_req is the per-address one; the per-client ones follow (health routes have no client).
+        lab_host(gateway_host()).check_output(
+            "grep -oP '(?<=burst=)[0-9]+' /etc/litellm-local/edge/nginx.conf | head -1"
+        )
     )
     out = probe("parallel", str(burst + 100), "GET", base() + "/health/liveliness", timeout=120)
     statuses = [r["status"] for r in out["results"]]

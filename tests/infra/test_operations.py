@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import (
     LAB_INVENTORY,
     ROOT,
+    client_key,
     gateway_base,
     gateway_env,
     group_hosts,
@@ -22,6 +23,7 @@ from tests.conftest import (
     lab_ca_on,
     lab_host,
     lab_inventory,
+    master_key,
     require_lab,
 )
 
@@ -70,17 +72,6 @@ def http_status(url: str, token: str | None = None) -> int:
         return exc.code
     except OSError:
         return -1
-
-
-def master_key() -> str:
-    out = subprocess.run(
-        ["bash", "-c", "source scripts/common.sh; lab_gateway_env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.partition("=")[::2] for line in out.splitlines())["OPENAI_API_KEY"]
 
 
 @pytest.fixture(autouse=True)
@@ -170,11 +161,13 @@ def unit_health(host_name: str, unit: dict) -> int:
 
 
 @pytest.mark.parametrize("host_name", group_hosts("gateway") or ["(no lab)"])
-def test_gateway_metrics_need_the_key(host_name: str) -> None:
+def test_gateway_metrics_need_a_metrics_clients_key(host_name: str) -> None:
     url = f"{gateway_base()}/metrics"
     assert http_status(url) == 401
     assert http_status(url, "sk-wrong-key-0000000000000000") == 401
-    assert http_status(url, master_key()) == 200
+    assert http_status(url, master_key()) == 401, "the master key is refused at the edge"
+    assert http_status(url, client_key("tests")) == 403, "a client without metrics: true reads /metrics"
+    assert http_status(url, client_key("prometheus")) == 200
 
 
 @pytest.mark.parametrize("host_name", group_hosts("monitoring") or ["(no lab)"])
@@ -185,8 +178,8 @@ def test_prometheus_scrapes_every_service_and_all_are_up(host_name: str) -> None
         # Prometheus listens on its host's loopback only: asked there.
         return json.loads(host.check_output(f"curl -s -m 10 http://127.0.0.1:9090{path}"))
 
-    # The edge is nginx, with no /metrics: the gateway job scrapes LiteLLM through it.
-    expected = {(h, u["unit"]) for h, units in units_by_host().items() for u in units if u["kind"] != "edge"}
+    # The edge (nginx) and the web UI have no /metrics: the gateway job scrapes LiteLLM through the edge.
+    expected = {(h, u["unit"]) for h, units in units_by_host().items() for u in units if u["metrics"]}
     deadline, seen = time.monotonic() + 180, {}
     while time.monotonic() < deadline:
         targets = api("/api/v1/targets?state=active")["data"]["activeTargets"]
@@ -198,4 +191,4 @@ def test_prometheus_scrapes_every_service_and_all_are_up(host_name: str) -> None
     down = {f"{h}/{u}": seen[(h, u)]["lastError"] for h, u in expected if seen[(h, u)]["health"] != "up"}
     assert not down, f"targets down: {down}"
     alerts = {r["name"] for g in api("/api/v1/rules?type=alert")["data"]["groups"] for r in g["rules"]}
-    assert {"ServiceDown", "HighErrorRate", "QueueSaturated", "GpuMemoryNearBudget"} <= alerts
+    assert {"ServiceDown", "HighErrorRate", "QueueSaturated", "GpuMemoryNearBudget", "ClientAtRateLimit"} <= alerts

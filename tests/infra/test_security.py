@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 
@@ -19,6 +20,7 @@ from tests.conftest import (
     lab_inventory,
     require_lab,
 )
+from tests.conftest import master_key as lab_master_key
 
 pytestmark = pytest.mark.lab
 
@@ -40,6 +42,9 @@ def all_hosts() -> list[str]:
 
 def address(host: str) -> str:
     return hostvars(host)["ansible_host"]
+
+
+WEBUI_UNITS = ("open-webui",)
 
 
 def running_units(host: str) -> list[str]:
@@ -78,7 +83,7 @@ def backend_units() -> list[tuple[str, str]]:
         return [("(no lab)", "none")]
     # Not here: the gateway and the edge (checked below) and Debian's Prometheus units, which keep the package's own
     # unit with roles/monitoring's drop-in (their exposure and caps are the two tests above).
-    front = ("litellm.service", "litellm-edge.service")
+    front = ("litellm.service", "litellm-edge.service", *(f"{u}.service" for u in WEBUI_UNITS))
     return [(h, u) for h in all_hosts() for u in running_units(h) if u not in front and not u.startswith("prometheus")]
 
 
@@ -149,6 +154,31 @@ def test_gateway_and_edge_unit_hardening_properties(host_name: str, unit: str) -
         assert props.get(key, "") == value, f"{unit}: {key}={props.get(key)!r}, expected {value!r}"
     assert props["SystemCallFilter"]
     assert props.get("IPAddressDeny") or unit == "litellm-edge", "the gateway talks only to localhost and the stack"
+
+
+@pytest.mark.parametrize("host_name", group_hosts("webui") or ["(no lab)"])
+def test_the_web_ui_unit_is_hardened_and_may_reach_only_the_gateway(host_name: str) -> None:
+    """The web UI's unit: its own user, the hardening of every unit, and IP traffic with localhost and its host's
+    address only (where the edge listens): it can reach the gateway and nothing else, whatever a signed-in user or a
+    tool of its own asks it to fetch. (systemd enforces IPAddressAllow= with BPF on real hosts; the lab's containers
+    do not, so this checks the unit's declared policy.)"""
+    props = lab_host(host_name).service("open-webui").systemd_properties
+    for key, value in {
+        "User": "open-webui",
+        "NoNewPrivileges": "yes",
+        "PrivateDevices": "yes",
+        "PrivateTmp": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "RemoveIPC": "yes",
+        "CapabilityBoundingSet": "",
+        "Restart": "on-failure",
+        "IPAddressDeny": "0.0.0.0/0 ::/0",
+    }.items():
+        assert props.get(key, "") == value, f"open-webui: {key}={props.get(key)!r}, expected {value!r}"
+    allowed = set(props["IPAddressAllow"].split())
+    assert allowed <= {"127.0.0.0/8", "::1/128", f"{address(host_name)}/32"}, allowed
+    assert f"{address(host_name)}/32" in allowed, "the UI cannot reach the edge on its own host"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -254,7 +284,7 @@ def test_gateway_and_monitoring_hosts_reach_the_backends() -> None:
 
 @pytest.fixture(scope="module")
 def master_key() -> str:
-    return yaml.safe_load((ROOT / ".lab" / "secrets.yml").read_text())["litellm_master_key"]
+    return lab_master_key()
 
 
 SEARCHED = "/etc /opt/litellm-local /var/lib/litellm-local /usr/local /srv /tmp /var/tmp /root /home /run"
@@ -289,16 +319,41 @@ def iter_tasks(node):
             yield node
 
 
-def test_every_task_that_handles_the_master_key_has_no_log() -> None:
-    """Static: a task whose arguments reference the key (or a variable holding it) must set no_log."""
-    secrets = ("litellm_master_key", "monitoring_litellm_key")
+CONDITIONS = ("that", "when", "until", "changed_when", "failed_when")
+
+
+def expressions(node, condition: bool = False):
+    """The Jinja a task evaluates: its conditions whole, and what is inside {{ }} and {% %} elsewhere (not prose)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from expressions(value, key in CONDITIONS)
+    elif isinstance(node, list):
+        for item in node:
+            yield from expressions(item, condition)
+    elif isinstance(node, str):
+        if condition:
+            yield node
+        for inline, block in re.findall(r"{{(.*?)}}|{%(.*?)%}", node, re.S):
+            yield inline or block
+
+
+def test_every_task_that_handles_a_key_has_no_log() -> None:
+    """Static: a task whose arguments evaluate a key (the master key, a client key, the web UI's first password) or a
+    variable holding one must set no_log. A message that only names the variable does not count."""
+    secrets = (
+        "litellm_master_key",
+        "litellm_local_clients",
+        "litellm_local_edge_clients",
+        "litellm_local_client_key",
+        "open_webui_admin_password",
+    )
     offenders = []
     files = [*ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/handlers/*.yml"), *ROOT.glob("playbooks/*.yml")]
     for path in files:
         for task in iter_tasks(yaml.safe_load(path.read_text()) or []):
-            body = {k: v for k, v in task.items() if k not in ("name", "when", "no_log", "vars", "fail_msg")}
-            text = yaml.safe_dump(body)
-            if any(s in text for s in secrets) and not task.get("no_log"):
+            body = {k: v for k, v in task.items() if k not in ("name", "when", "no_log", "vars")}
+            evaluated = " ".join(expressions(body))
+            if any(s in evaluated for s in secrets) and not task.get("no_log"):
                 offenders.append(f"{path.relative_to(ROOT)}: {task.get('name')}")
     assert not offenders, offenders
 

@@ -30,6 +30,7 @@ EXPECTED = {
     "asr": ["requirements-lab", "requirements-production"],
     "embed_pascal": ["requirements-lab", "requirements-production"],
     "vllm_blackwell": ["requirements-lab", "requirements-production"],
+    "open_webui": ["requirements"],
 }
 
 # Our own packages: installed from source, never from a lock (scripts/lock leaves them out).

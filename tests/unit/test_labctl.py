@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
+import labkit.ssh
 from labkit.cli import cmd_reboot, parse_args
 from labkit.config import BOOT_TIMEOUT_S, NETWORK_FILE, SharedMount
 from labkit.hostconfig import render_etc_hosts, render_network_file
@@ -175,6 +177,7 @@ def test_groups_for_two_and_five_hosts() -> None:
         "embedding": ["lab-b"],
         "asr": ["lab-b"],
         "gateway": ["lab-a"],
+        "webui": ["lab-a"],
         "monitoring": ["lab-b"],
     }
     assert group_members(lab_hosts(5)) == {
@@ -182,6 +185,7 @@ def test_groups_for_two_and_five_hosts() -> None:
         "embedding": ["lab-b", "lab-d"],
         "asr": ["lab-b"],
         "gateway": ["lab-a"],
+        "webui": ["lab-a"],
         "monitoring": ["lab-b"],
     }
 
@@ -225,6 +229,7 @@ def test_inventory_structure() -> None:
     assert set(inventory["children"]["embedding"]["hosts"]) == {"lab-b"}
     assert set(inventory["children"]["asr"]["hosts"]) == {"lab-b"}
     assert set(inventory["children"]["gateway"]["hosts"]) == {"lab-a"}
+    assert set(inventory["children"]["webui"]["hosts"]) == {"lab-a"}
     assert set(inventory["children"]["monitoring"]["hosts"]) == {"lab-b"}
     variables = inventory["vars"]
     assert variables["ansible_user"] == "root"
@@ -323,3 +328,45 @@ def test_reboot_verb_parses_a_host_name_and_timeout() -> None:
 def test_reboot_refuses_a_name_that_is_not_a_lab_host() -> None:
     with pytest.raises(LabError, match="not a lab host name"):
         cmd_reboot(parse_args(["reboot", "gpu-a"]))
+
+
+class FakeSsh:
+    """ssh into a fake host whose `systemctl is-system-running` prints the given states in turn."""
+
+    def __init__(self, states: list[str], jobs: str = "") -> None:
+        self.states = states
+        self.jobs = jobs
+        self.commands: list[str] = []
+
+    def __call__(self, _host: Host, remote: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        self.commands.append(remote)
+        if remote == "true":
+            return subprocess.CompletedProcess([remote], 0, "", "")
+        if remote == "systemctl is-system-running":
+            state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+            return subprocess.CompletedProcess([remote], 0 if state == "running" else 1, state + "\n", "")
+        if remote.startswith("systemctl list-jobs"):
+            return subprocess.CompletedProcess([remote], 0, self.jobs, "")
+        return subprocess.CompletedProcess([remote], 0, "", "")
+
+
+@pytest.fixture
+def fake_host(monkeypatch: pytest.MonkeyPatch) -> Host:
+    monkeypatch.setattr(labkit.ssh, "host_pid", lambda _host: 4242)
+    monkeypatch.setattr(labkit.ssh.time, "sleep", lambda _s: None)
+    return lab_hosts(1)[0]
+
+
+def test_boot_wait_polls_until_systemd_has_finished(monkeypatch: pytest.MonkeyPatch, fake_host: Host) -> None:
+    ssh = FakeSsh(["starting", "starting", "running"])
+    monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
+    assert labkit.ssh.wait_for_host(fake_host, timeout=60) == "running"
+    assert ssh.commands.count("systemctl is-system-running") == 3
+    assert not any("--wait" in command for command in ssh.commands)
+
+
+def test_a_boot_stuck_on_a_job_names_the_job(monkeypatch: pytest.MonkeyPatch, fake_host: Host) -> None:
+    ssh = FakeSsh(["starting"], jobs="42 systemd-networkd-wait-online.service start running\n")
+    monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
+    with pytest.raises(labkit.ssh.BootStuck, match=r"systemd-networkd-wait-online\.service"):
+        labkit.ssh.wait_for_host(fake_host, timeout=0)

@@ -3,16 +3,37 @@
 LiteLLM without a database answers a wrong key with 400 "No connected db." (it would look the key up in the
 database). This stack has no key database: the gateway's only key is its master key, so a request passes with it
 and gets 401 without it, before any backend is reached. Loaded by `general_settings.custom_auth`.
+
+People and programs never hold the master key: the edge (roles/edge) checks their own keys, sends the request on
+with the master key and names the client in the header LITELLM_LOCAL_END_USER_HEADER names. That name becomes the
+request's end user, which LiteLLM's Prometheus metrics count requests, tokens and failures under.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+import os
 
 from fastapi import Request
 from litellm.proxy._types import LitellmUserRoles, ProxyErrorTypes, ProxyException, UserAPIKeyAuth
 
 HINT = "send the gateway's key as 'Authorization: Bearer <key>' (OPENAI_API_KEY for OpenAI clients)"
+END_USER_HEADER = "LITELLM_LOCAL_END_USER_HEADER"
+MAX_END_USER = 200
+
+
+@functools.cache
+def end_user_header() -> str:
+    """The header naming the end user (set by the edge), read once; empty: no end user."""
+    return os.environ.get(END_USER_HEADER, "").strip().lower()
+
+
+def end_user(request: Request) -> str | None:
+    """The request's end user: the edge's header, if set and not empty."""
+    header = end_user_header()
+    value = (request.headers.get(header) or "").strip() if header else ""
+    return value[:MAX_END_USER] or None
 
 
 def _presented(api_key: str | None) -> str:
@@ -39,4 +60,4 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         raise ProxyException(
             message=f"invalid API key: {HINT}", type=ProxyErrorTypes.auth_error, param="api_key", code=401
         )
-    return UserAPIKeyAuth(api_key=master_key, user_role=LitellmUserRoles.PROXY_ADMIN)
+    return UserAPIKeyAuth(api_key=master_key, user_role=LitellmUserRoles.PROXY_ADMIN, end_user_id=end_user(request))
