@@ -333,9 +333,10 @@ def test_reboot_refuses_a_name_that_is_not_a_lab_host() -> None:
 class FakeSsh:
     """ssh into a fake host whose `systemctl is-system-running` prints the given states in turn."""
 
-    def __init__(self, states: list[str], jobs: str = "") -> None:
+    def __init__(self, states: list[str], jobs: str = "", units: dict[str, str] | None = None) -> None:
         self.states = states
         self.jobs = jobs
+        self.units = units or {}
         self.commands: list[str] = []
 
     def __call__(self, _host: Host, remote: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -347,6 +348,9 @@ class FakeSsh:
             return subprocess.CompletedProcess([remote], 0 if state == "running" else 1, state + "\n", "")
         if remote.startswith("systemctl list-jobs"):
             return subprocess.CompletedProcess([remote], 0, self.jobs, "")
+        if remote == labkit.ssh.PENDING_UNITS:
+            shown = "\n\n".join(f"Id={name}\nFragmentPath={path}" for name, path in self.units.items())
+            return subprocess.CompletedProcess([remote], 0, shown + "\n", "")
         return subprocess.CompletedProcess([remote], 0, "", "")
 
 
@@ -366,7 +370,44 @@ def test_boot_wait_polls_until_systemd_has_finished(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_boot_stuck_on_a_job_names_the_job(monkeypatch: pytest.MonkeyPatch, fake_host: Host) -> None:
-    ssh = FakeSsh(["starting"], jobs="42 systemd-networkd-wait-online.service start running\n")
+    ssh = FakeSsh(
+        ["starting"],
+        jobs="42 systemd-networkd-wait-online.service start running\n",
+        units={"systemd-networkd-wait-online.service": "/lib/systemd/system/systemd-networkd-wait-online.service"},
+    )
     monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
     with pytest.raises(labkit.ssh.BootStuck, match=r"systemd-networkd-wait-online\.service"):
         labkit.ssh.wait_for_host(fake_host, timeout=0)
+
+
+def test_a_deployed_host_is_up_while_its_own_services_still_start(
+    monkeypatch: pytest.MonkeyPatch, fake_host: Host
+) -> None:
+    """A host booted with a deploy on it: only targets and units under /etc/systemd/system are still starting (a vLLM
+    unit takes minutes on a CPU); the OS has booted, and the wait does not run to its deadline for them."""
+    units = {
+        "multi-user.target": "/lib/systemd/system/multi-user.target",
+        "litellm-local.target": "/etc/systemd/system/litellm-local.target",
+        "vllm-chat.service": "/etc/systemd/system/vllm-chat.service",
+    }
+    ssh = FakeSsh(["starting"], units=units)
+    monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
+    assert labkit.ssh.wait_for_host(fake_host, timeout=3600) == "starting"
+    assert ssh.commands.count("systemctl is-system-running") == 1
+
+
+def test_an_os_unit_still_starting_beside_deployed_ones_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch, fake_host: Host
+) -> None:
+    units = {
+        "vllm-chat.service": "/etc/systemd/system/vllm-chat.service",
+        "systemd-logind.service": "/lib/systemd/system/systemd-logind.service",
+    }
+    ssh = FakeSsh(["starting", "starting", "running"], units=units)
+    monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
+    assert labkit.ssh.wait_for_host(fake_host, timeout=3600) == "running"
+    assert ssh.commands.count("systemctl is-system-running") == 3
+
+
+def test_no_pending_jobs_while_starting_is_not_taken_for_booted() -> None:
+    assert not labkit.ssh.only_deployed_units({})
