@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import dataclass
 
 from .config import LOGS_DIR, SSH_KEY
 from .hosts import Host
@@ -36,8 +37,9 @@ def ssh_run(host: Host, remote: str, timeout: float) -> subprocess.CompletedProc
 BOOTING_STATES = ("initializing", "starting")
 # Where units installed by a deploy live; Debian's own come from /lib/systemd/system or /usr/lib/systemd/system.
 DEPLOYED_UNIT_DIR = "/etc/systemd/system/"
-# Each pending job's unit with the file it was loaded from (`systemctl show` prints Id= and FragmentPath= per unit).
-PENDING_UNITS = (
+# systemd's pending jobs (JOB UNIT TYPE STATE), then each one's unit with the file it was loaded from.
+PENDING_JOBS = (
+    "systemctl list-jobs --no-legend --plain; echo --; "
     "units=$(systemctl list-jobs --no-legend --plain | awk '{print $2}'); "
     '[ -z "$units" ] || systemctl show -p Id -p FragmentPath $units'
 )
@@ -47,32 +49,44 @@ class BootStuck(LabError):
     """The host answers ssh but its systemd has not finished booting by the deadline."""
 
 
-def pending_units(host: Host) -> dict[str, str]:
-    """The units systemd still has jobs for, each with its unit file's path ("" for none)."""
-    units: dict[str, str] = {}
-    for block in ssh_run(host, PENDING_UNITS, timeout=15).stdout.split("\n\n"):
+@dataclass(frozen=True)
+class Job:
+    unit: str
+    state: str  # "running" or "waiting" (for the jobs it is ordered after)
+    fragment: str  # the unit's file ("" for none)
+
+
+def pending_jobs(host: Host) -> list[Job]:
+    jobs_text, _, shown = ssh_run(host, PENDING_JOBS, timeout=15).stdout.partition("--\n")
+    fragments: dict[str, str] = {}
+    for block in shown.split("\n\n"):
         fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         if fields.get("Id"):
-            units[fields["Id"]] = fields.get("FragmentPath", "")
-    return units
+            fragments[fields["Id"]] = fields.get("FragmentPath", "")
+    jobs = []
+    for line in jobs_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4:
+            jobs.append(Job(parts[1], parts[3], fragments.get(parts[1], "")))
+    return jobs
 
 
-def only_deployed_units(units: dict[str, str]) -> bool:
-    """True when every pending job is for a target or a unit a deploy installed: the OS itself has booted."""
-    return bool(units) and all(
-        name.endswith(".target") or path.startswith(DEPLOYED_UNIT_DIR) for name, path in units.items()
-    )
+def only_deployed_units_run(jobs: list[Job]) -> bool:
+    """True when every job systemd is running is for a unit a deploy installed: the rest (Debian's
+    systemd-update-utmp-runlevel, the targets, the deploy's later units) only wait for those, so the OS has booted."""
+    running = [job for job in jobs if job.state == "running"]
+    return bool(running) and all(job.fragment.startswith(DEPLOYED_UNIT_DIR) for job in running)
 
 
 def wait_for_host(host: Host, timeout: float) -> str:
     """Wait until `host` answers ssh and its operating system has finished booting; return the system state.
 
     The state is polled with short ssh calls (one long `is-system-running --wait` hangs with its connection). A host
-    that was deployed before boots its services too, and systemd stays "starting" until the slowest is ready (a vLLM
-    unit takes minutes on a CPU): once every job left is for a target or a unit a deploy installed
-    (/etc/systemd/system), the host is up, as a real host is for Ansible; the deploy and the tests wait for those
-    services' health themselves. A boot that has not got that far by the deadline is reported with the jobs systemd
-    is still waiting for."""
+    that was deployed before boots its services too, and systemd stays "starting" until the slowest is ready (the
+    vLLM units start one after another, minutes each on a CPU): once every job systemd is running is for a unit a
+    deploy installed (/etc/systemd/system), everything else only waiting for those, the OS is up, as a real host is
+    for Ansible; the deploy and the tests wait for those services' health themselves. A boot that has not got that far
+    by the deadline is reported with the jobs systemd is still waiting for."""
     deadline = time.monotonic() + timeout
     log = LOGS_DIR / f"{host.name}.log"
     while True:
@@ -88,10 +102,10 @@ def wait_for_host(host: Host, timeout: float) -> str:
         if state not in BOOTING_STATES and state != "timeout" and not state.startswith("ssh failed"):
             break
         if state == "starting":
-            units = pending_units(host)
-            if only_deployed_units(units):
-                services = ", ".join(sorted(name for name in units if not name.endswith(".target")))
-                say(f"{host.name}: booted; deployed units still starting: {services or '(targets only)'}")
+            jobs = pending_jobs(host)
+            if only_deployed_units_run(jobs):
+                starting = ", ".join(job.unit for job in jobs if job.fragment.startswith(DEPLOYED_UNIT_DIR))
+                say(f"{host.name}: booted; deployed units still starting: {starting}")
                 return state
         if time.monotonic() > deadline:
             jobs = ssh_run(host, "systemctl list-jobs --no-legend --plain", timeout=15).stdout.strip() or "(none)"

@@ -333,10 +333,9 @@ def test_reboot_refuses_a_name_that_is_not_a_lab_host() -> None:
 class FakeSsh:
     """ssh into a fake host whose `systemctl is-system-running` prints the given states in turn."""
 
-    def __init__(self, states: list[str], jobs: str = "", units: dict[str, str] | None = None) -> None:
+    def __init__(self, states: list[str], jobs: list[tuple[str, str, str]] | None = None) -> None:
         self.states = states
-        self.jobs = jobs
-        self.units = units or {}
+        self.jobs = jobs or []  # (unit, job state, unit file)
         self.commands: list[str] = []
 
     def __call__(self, _host: Host, remote: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -346,11 +345,12 @@ class FakeSsh:
         if remote == "systemctl is-system-running":
             state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
             return subprocess.CompletedProcess([remote], 0 if state == "running" else 1, state + "\n", "")
+        listed = "".join(f"{n} {unit} start {state}\n" for n, (unit, state, _) in enumerate(self.jobs, 1))
+        if remote == labkit.ssh.PENDING_JOBS:
+            shown = "\n\n".join(f"Id={unit}\nFragmentPath={path}" for unit, _, path in self.jobs)
+            return subprocess.CompletedProcess([remote], 0, f"{listed}--\n{shown}\n", "")
         if remote.startswith("systemctl list-jobs"):
-            return subprocess.CompletedProcess([remote], 0, self.jobs, "")
-        if remote == labkit.ssh.PENDING_UNITS:
-            shown = "\n\n".join(f"Id={name}\nFragmentPath={path}" for name, path in self.units.items())
-            return subprocess.CompletedProcess([remote], 0, shown + "\n", "")
+            return subprocess.CompletedProcess([remote], 0, listed, "")
         return subprocess.CompletedProcess([remote], 0, "", "")
 
 
@@ -370,11 +370,8 @@ def test_boot_wait_polls_until_systemd_has_finished(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_boot_stuck_on_a_job_names_the_job(monkeypatch: pytest.MonkeyPatch, fake_host: Host) -> None:
-    ssh = FakeSsh(
-        ["starting"],
-        jobs="42 systemd-networkd-wait-online.service start running\n",
-        units={"systemd-networkd-wait-online.service": "/lib/systemd/system/systemd-networkd-wait-online.service"},
-    )
+    unit = "systemd-networkd-wait-online.service"
+    ssh = FakeSsh(["starting"], jobs=[(unit, "running", f"/lib/systemd/system/{unit}")])
     monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
     with pytest.raises(labkit.ssh.BootStuck, match=r"systemd-networkd-wait-online\.service"):
         labkit.ssh.wait_for_host(fake_host, timeout=0)
@@ -383,31 +380,36 @@ def test_a_boot_stuck_on_a_job_names_the_job(monkeypatch: pytest.MonkeyPatch, fa
 def test_a_deployed_host_is_up_while_its_own_services_still_start(
     monkeypatch: pytest.MonkeyPatch, fake_host: Host
 ) -> None:
-    """A host booted with a deploy on it: only targets and units under /etc/systemd/system are still starting (a vLLM
-    unit takes minutes on a CPU); the OS has booted, and the wait does not run to its deadline for them."""
-    units = {
-        "multi-user.target": "/lib/systemd/system/multi-user.target",
-        "litellm-local.target": "/etc/systemd/system/litellm-local.target",
-        "vllm-chat.service": "/etc/systemd/system/vllm-chat.service",
-    }
-    ssh = FakeSsh(["starting"], units=units)
+    """A host booted with a deploy on it (jobs as seen on lab-a): only a deployed unit's job runs (a vLLM unit takes
+    minutes on a CPU, the next ones wait for it, and so do the targets and Debian's systemd-update-utmp-runlevel);
+    the OS has booted, and the wait does not run to its deadline for them."""
+    jobs = [
+        ("systemd-update-utmp-runlevel.service", "waiting", "/lib/systemd/system/systemd-update-utmp-runlevel.service"),
+        ("multi-user.target", "waiting", "/lib/systemd/system/multi-user.target"),
+        ("litellm-local.target", "waiting", "/etc/systemd/system/litellm-local.target"),
+        ("vllm-ocr.service", "waiting", "/etc/systemd/system/vllm-ocr.service"),
+        ("vllm-completions.service", "running", "/etc/systemd/system/vllm-completions.service"),
+    ]
+    ssh = FakeSsh(["starting"], jobs=jobs)
     monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
     assert labkit.ssh.wait_for_host(fake_host, timeout=3600) == "starting"
     assert ssh.commands.count("systemctl is-system-running") == 1
 
 
-def test_an_os_unit_still_starting_beside_deployed_ones_is_waited_for(
+def test_an_os_unit_running_beside_deployed_ones_is_waited_for(
     monkeypatch: pytest.MonkeyPatch, fake_host: Host
 ) -> None:
-    units = {
-        "vllm-chat.service": "/etc/systemd/system/vllm-chat.service",
-        "systemd-logind.service": "/lib/systemd/system/systemd-logind.service",
-    }
-    ssh = FakeSsh(["starting", "starting", "running"], units=units)
+    jobs = [
+        ("vllm-completions.service", "running", "/etc/systemd/system/vllm-completions.service"),
+        ("systemd-logind.service", "running", "/lib/systemd/system/systemd-logind.service"),
+    ]
+    ssh = FakeSsh(["starting", "starting", "running"], jobs=jobs)
     monkeypatch.setattr(labkit.ssh, "ssh_run", ssh)
     assert labkit.ssh.wait_for_host(fake_host, timeout=3600) == "running"
     assert ssh.commands.count("systemctl is-system-running") == 3
 
 
-def test_no_pending_jobs_while_starting_is_not_taken_for_booted() -> None:
-    assert not labkit.ssh.only_deployed_units({})
+def test_only_waiting_jobs_are_not_taken_for_booted() -> None:
+    assert not labkit.ssh.only_deployed_units_run([])
+    waiting = labkit.ssh.Job("vllm-ocr.service", "waiting", "/etc/systemd/system/vllm-ocr.service")
+    assert not labkit.ssh.only_deployed_units_run([waiting])
